@@ -1,0 +1,78 @@
+// Names that cross boundaries: job labels (matched by the Terraform log-sink
+// filter), job ids, stage tables and GCS object names. One definition here;
+// tests hold the other places to it.
+import { ExportError } from "./errors.js";
+import type { ModelName } from "./models.js";
+import { compactTimestamp, type Period } from "./periods.js";
+
+/** Label keys on every BigQuery job we start. Lowercase, ≤ 63 chars. */
+export const JOB_LABELS = {
+  export: "bqx_export",
+  run: "bqx_run",
+  model: "bqx_model",
+} as const;
+
+/**
+ * Export IDs are used verbatim as label values and in object names: lowercase
+ * letters, digits and hyphens, 1-32 chars, starting with a letter and not
+ * ending with a hyphen.
+ */
+export const EXPORT_ID_PATTERN = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+
+function periodSlug(period: Period): string {
+  return `${compactTimestamp(period.start)}-${compactTimestamp(period.end)}`.toLowerCase();
+}
+
+/** A run is one export over one period: "events-hourly-20261125t100000z-20261125t110000z" (≤ 63 chars). */
+export function runId(exportId: string, period: Period): string {
+  if (!EXPORT_ID_PATTERN.test(exportId)) {
+    throw new ExportError("INVALID_REQUEST", `Invalid export id ${JSON.stringify(exportId)}.`);
+  }
+  return `${exportId}-${periodSlug(period)}`;
+}
+
+export function jobLabels(exportId: string, run: string, model: ModelName): Record<string, string> {
+  return { [JOB_LABELS.export]: exportId, [JOB_LABELS.run]: run, [JOB_LABELS.model]: model };
+}
+
+/**
+ * Deterministic job ids: a retried call for the same attempt gets a 409
+ * duplicate from BigQuery and re-attaches instead of loading twice.
+ */
+export function loadJobId(run: string, attempt: number): string {
+  return `bqx_${run}_a${attempt}_load`;
+}
+export function mergeJobId(run: string, attempt: number): string {
+  return `bqx_${run}_a${attempt}_merge`;
+}
+export function dropJobId(run: string, attempt: number): string {
+  return `bqx_${run}_a${attempt}_drop`;
+}
+
+/** Unique per (table, period, attempt), in the destination dataset. */
+export function stageTableId(tableId: string, period: Period, attempt: number): string {
+  const id = `${tableId}_bqx_stage_${periodSlug(period)}_a${attempt}`.replace(/-/g, "_");
+  if (Buffer.byteLength(id, "utf8") > 1024) {
+    throw new ExportError(
+      "INVALID_REQUEST",
+      "The table ID is too long to derive a stage table name from it.",
+    );
+  }
+  return id;
+}
+
+/** The run manifest: runs/<export>/<start>--<end>.json. */
+export function manifestObject(exportId: string, period: Period): string {
+  return `runs/${exportId}/${compactTimestamp(period.start)}--${compactTimestamp(period.end)}.json`;
+}
+export function manifestPrefix(exportId: string): string {
+  return `runs/${exportId}/`;
+}
+
+/** Staged data of one attempt: staging/<export>/<run>-a<attempt>/part-NNNNN.ndjson.gz. */
+export function stagingPrefix(exportId: string, run: string, attempt: number): string {
+  return `staging/${exportId}/${run}-a${attempt}/`;
+}
+export function partObject(prefix: string, index: number): string {
+  return `${prefix}part-${String(index).padStart(5, "0")}.ndjson.gz`;
+}
