@@ -4,10 +4,10 @@
 // client is a process-wide singleton and copies the server's output to stdout.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
-import { createServer } from "node:net";
 import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { freePort } from "../common/net.js";
 
 /** BigQuery column types the analyzer catalog understands. */
 export type SqlType =
@@ -112,18 +112,6 @@ interface LocalServiceClient extends grpc.Client {
   analyze: Unary;
   getLanguageOptions: Unary;
   formatSql: Unary;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      const port = typeof addr === "object" && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 function call(
