@@ -1,0 +1,131 @@
+// GoogleSQL run in the destination after a load: the persons MERGE, the
+// insert-only events MERGE (deduplicate), dropping stage tables, and the
+// seed's example query. Table names go through quoteTable (validated and
+// quoted); column names come from the models, never from input.
+import { quoteTable, type TableRef } from "./identifiers.js";
+import { modelFields, PERSONS_KEY, PERSONS_VERSIONS, type ModelName } from "./models.js";
+
+function columnNames(model: ModelName): string[] {
+  // Names are the same in both variants; only JSON-or-STRING types differ.
+  return modelFields(model, false).map((f) => f.name);
+}
+
+/** Column names from models.ts are plain identifiers; backticks keep reserved words (e.g. `set`) safe. */
+function col(name: string): string {
+  return `\`${name}\``;
+}
+
+function insertClause(columns: string[]): string {
+  return [
+    "  WHEN NOT MATCHED BY TARGET THEN",
+    `    INSERT (${columns.map(col).join(", ")})`,
+    `    VALUES (${columns.map((c) => `stage.${col(c)}`).join(", ")})`,
+  ].join("\n");
+}
+
+/**
+ * Persons: MERGE the stage table into the final table.
+ *
+ * The stage is first reduced to one row per (team_id, distinct_id): the one
+ * with the highest person_distinct_id_version, then the highest
+ * person_version. The mapping version leads because a distinct_id that moved
+ * to another person carries that person's (possibly lower) person_version.
+ * A matched row is updated when either version in the stage is higher, as
+ * the seed's FAQ describes; unmatched rows are inserted.
+ *
+ * The statement is the same for both column variants (JSON columns are only
+ * copied, never compared: BigQuery has no equality on JSON); `useJsonType` is
+ * part of the signature so callers and the analyzer tests state the variant.
+ */
+export function personsMergeSql(final: TableRef, stage: TableRef, _useJsonType: boolean): string {
+  const columns = columnNames("persons");
+  const [personVersion, distinctIdVersion] = PERSONS_VERSIONS;
+  const keyMatch = PERSONS_KEY.map((k) => `final.${col(k)} = stage.${col(k)}`).join(" AND ");
+  const updates = columns
+    .filter((c) => !(PERSONS_KEY as readonly string[]).includes(c))
+    .map((c) => `${col(c)} = stage.${col(c)}`);
+  return [
+    `MERGE ${quoteTable(final)} AS final`,
+    "USING (",
+    "  SELECT *",
+    `  FROM ${quoteTable(stage)}`,
+    // BigQuery only accepts QUALIFY alongside WHERE, GROUP BY or HAVING.
+    "  WHERE TRUE",
+    "  QUALIFY ROW_NUMBER() OVER (",
+    `    PARTITION BY ${PERSONS_KEY.map(col).join(", ")}`,
+    `    ORDER BY ${col(distinctIdVersion)} DESC, ${col(personVersion)} DESC, ${col("person_id")} DESC`,
+    "  ) = 1",
+    ") AS stage",
+    `ON ${keyMatch}`,
+    `  WHEN MATCHED AND (stage.${col(personVersion)} > final.${col(personVersion)}`,
+    `    OR stage.${col(distinctIdVersion)} > final.${col(distinctIdVersion)}) THEN`,
+    `    UPDATE SET ${updates.join(", ")}`,
+    insertClause(columns),
+  ].join("\n");
+}
+
+/** Inclusive bounds on the stage rows' `timestamp`, to prune the final table's partitions. */
+export interface TimestampBounds {
+  min: Date;
+  max: Date;
+}
+
+function timestampLiteral(t: Date): string {
+  if (Number.isNaN(t.getTime())) throw new RangeError("Invalid timestamp bound");
+  // toISOString gives only digits, '-', ':', '.', 'T' and 'Z': safe inside quotes.
+  return `TIMESTAMP '${t.toISOString()}'`;
+}
+
+/**
+ * Events with deduplicate: insert the stage rows whose uuid is not in the
+ * final table yet (one row per uuid from the stage itself). A repeated event
+ * has the same timestamp, so when `bounds` covers every stage timestamp the
+ * ON clause also filters the final table to those days: BigQuery then prunes
+ * the other partitions instead of scanning the whole table.
+ */
+export function eventsInsertMergeSql(final: TableRef, stage: TableRef, bounds?: TimestampBounds): string {
+  const columns = columnNames("events");
+  const prune = bounds
+    ? [
+        `  AND final.${col("timestamp")} >= ${timestampLiteral(bounds.min)}`,
+        `  AND final.${col("timestamp")} <= ${timestampLiteral(bounds.max)}`,
+      ]
+    : [];
+  return [
+    `MERGE ${quoteTable(final)} AS final`,
+    "USING (",
+    "  SELECT *",
+    `  FROM ${quoteTable(stage)}`,
+    "  WHERE TRUE",
+    `  QUALIFY ROW_NUMBER() OVER (PARTITION BY ${col("uuid")} ORDER BY ${col("bq_ingested_timestamp")}) = 1`,
+    ") AS stage",
+    `ON final.${col("uuid")} = stage.${col("uuid")}`,
+    ...prune,
+    insertClause(columns),
+  ].join("\n");
+}
+
+/** Drops a stage table; IF EXISTS makes a repeated finalize harmless. */
+export function dropTableSql(ref: TableRef): string {
+  return `DROP TABLE IF EXISTS ${quoteTable(ref)}`;
+}
+
+/** The seed's example: count unique persons that have triggered each event. */
+export function exampleQuerySql(events: TableRef, persons: TableRef): string {
+  return [
+    "SELECT",
+    "  event,",
+    "  COUNT(persons.person_id) AS unique_persons_count",
+    "FROM",
+    `  ${quoteTable(events)} AS events`,
+    "LEFT JOIN",
+    `  ${quoteTable(persons)} AS persons`,
+    "  ON events.distinct_id = persons.distinct_id AND events.team_id = persons.team_id",
+    "WHERE",
+    "  persons.person_id IS NOT NULL",
+    "GROUP BY",
+    "  event",
+    "ORDER BY",
+    "  unique_persons_count DESC",
+  ].join("\n");
+}
