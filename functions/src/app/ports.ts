@@ -1,0 +1,93 @@
+// What the export pipeline needs from the outside world. Adapters implement
+// these with the Google client libraries and @clickhouse/client; tests and the
+// local stack pass the same adapters pointed at local endpoints.
+import type { Readable } from "node:stream";
+import type { TableRef } from "../core/identifiers.js";
+import type { TableResource } from "../core/models.js";
+
+export interface StoredObject {
+  text: string;
+  generation: string;
+}
+
+export interface ObjectStore {
+  /** gs:// URI of an object in the staging bucket. */
+  uri(name: string): string;
+  read(name: string): Promise<StoredObject | undefined>;
+  /**
+   * Writes only if the object's generation is still `ifGeneration` ("0": must
+   * not exist). Throws ExportError CONFLICT when another writer got there first.
+   */
+  writeIfGeneration(name: string, text: string, ifGeneration: string): Promise<string>;
+  list(prefix: string): Promise<string[]>;
+  /** Streams `body` (already gzip-compressed) into a new object; resolves with its size. */
+  upload(name: string, body: Readable): Promise<number>;
+  deletePrefix(prefix: string): Promise<number>;
+}
+
+export interface SourceQuery {
+  sql: string;
+  params: Record<string, unknown>;
+}
+
+export interface SourceDatabase {
+  /** The query's JSONEachRow output, one row (JSON text, no newline) at a time. */
+  rows(query: SourceQuery): AsyncIterable<string>;
+}
+
+export interface JobRef {
+  projectId: string;
+  jobId: string;
+  location: string;
+}
+
+export interface JobInfo {
+  ref: JobRef;
+  state: "PENDING" | "RUNNING" | "DONE";
+  /** BigQuery's errorResult, when the job failed. */
+  error?: { reason: string | undefined; message: string };
+  outputRows?: number;
+  dmlAffectedRows?: number;
+  labels: Record<string, string>;
+}
+
+export interface LoadSpec {
+  job: JobRef;
+  sourceUris: string[];
+  destination: TableRef;
+  schema: TableResource["schema"];
+  writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE";
+  /** Set for stage tables so an abandoned one expires by itself. */
+  destinationExpirationTime?: string;
+  labels: Record<string, string>;
+}
+
+export interface QuerySpec {
+  job: JobRef;
+  sql: string;
+  labels: Record<string, string>;
+}
+
+/** BigQuery, as one destination principal sees it. */
+export interface Warehouse {
+  datasetLocation(projectId: string, datasetId: string): Promise<string | undefined>;
+  getTable(ref: TableRef): Promise<TableResource | undefined>;
+  /** Creates the table; an existing one is left as it is. */
+  createTable(resource: TableResource): Promise<void>;
+  /** Starts the load; a job id that already exists is re-attached, not loaded twice. */
+  startLoad(spec: LoadSpec): Promise<JobInfo>;
+  getJob(ref: JobRef): Promise<JobInfo>;
+  /** Runs a query job to completion (re-attaching to an existing job id). */
+  runQuery(spec: QuerySpec): Promise<JobInfo>;
+  /** Deletes the table; a missing one is fine. */
+  deleteTable(ref: TableRef): Promise<void>;
+}
+
+export interface WarehouseFactory {
+  /** The warehouse seen through the key in `keySecret`, or the function's own identity. */
+  forDestination(projectId: string, keySecret: string | undefined): Promise<Warehouse>;
+}
+
+export interface SecretSource {
+  access(versionName: string): Promise<string>;
+}

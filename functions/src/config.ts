@@ -1,0 +1,75 @@
+// Runtime configuration, parsed once from the environment at the edge.
+import { z } from "zod";
+import { ExportError } from "./core/errors.js";
+
+const MiB = 1024 * 1024;
+
+const envSchema = z.object({
+  BQX_STAGING_BUCKET: z
+    .string({ error: "BQX_STAGING_BUCKET is required: the GCS bucket for run manifests and staged data" })
+    .regex(
+      /^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]$/,
+      "BQX_STAGING_BUCKET must be a bucket name, not a gs:// URL",
+    ),
+  BQX_CLICKHOUSE_URL: z.url({ error: "BQX_CLICKHOUSE_URL is required: the ClickHouse HTTP(S) endpoint" }),
+  BQX_CLICKHOUSE_USER: z.string().default("default"),
+  BQX_CLICKHOUSE_PASSWORD: z.string().default(""),
+  BQX_CLICKHOUSE_DATABASE: z
+    .string()
+    .regex(/^[A-Za-z0-9_]+$/)
+    .default("posthog"),
+  BQX_LOG_LEVEL: z.enum(["DEBUG", "INFO", "WARNING", "ERROR"]).default("INFO"),
+  /** Uncompressed NDJSON bytes per staged part before a new part starts. */
+  BQX_PART_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(256 * MiB),
+  /** How far before the period start an event's `timestamp` may be and still be exported. */
+  BQX_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(365).optional(),
+  /** A STAGING run untouched for this long is considered crashed and is retried. */
+  BQX_STALE_AFTER_SECONDS: z.coerce.number().int().min(60).default(3600),
+  // Endpoints of the local stack; unset in production.
+  STORAGE_EMULATOR_HOST: z.string().optional(),
+  BQX_BIGQUERY_ENDPOINT: z.string().optional(),
+  BQX_SECRET_MANAGER_ENDPOINT: z.string().optional(),
+});
+
+export interface Config {
+  stagingBucket: string;
+  clickhouse: { url: string; user: string; password: string; database: string };
+  logLevel: "DEBUG" | "INFO" | "WARNING" | "ERROR";
+  partBytes: number;
+  lookbackDays: number | undefined;
+  staleAfterMs: number;
+  endpoints: { storage?: string; bigquery?: string; secretManager?: string };
+}
+
+export function loadConfig(env: Record<string, string | undefined>): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`);
+    throw new ExportError("INVALID_REQUEST", `Invalid configuration: ${problems.join("; ")}`, {
+      details: { issues: problems },
+    });
+  }
+  const e = parsed.data;
+  return {
+    stagingBucket: e.BQX_STAGING_BUCKET,
+    clickhouse: {
+      url: e.BQX_CLICKHOUSE_URL,
+      user: e.BQX_CLICKHOUSE_USER,
+      password: e.BQX_CLICKHOUSE_PASSWORD,
+      database: e.BQX_CLICKHOUSE_DATABASE,
+    },
+    logLevel: e.BQX_LOG_LEVEL,
+    partBytes: e.BQX_PART_BYTES,
+    lookbackDays: e.BQX_LOOKBACK_DAYS,
+    staleAfterMs: e.BQX_STALE_AFTER_SECONDS * 1000,
+    endpoints: {
+      ...(e.STORAGE_EMULATOR_HOST ? { storage: e.STORAGE_EMULATOR_HOST } : {}),
+      ...(e.BQX_BIGQUERY_ENDPOINT ? { bigquery: e.BQX_BIGQUERY_ENDPOINT } : {}),
+      ...(e.BQX_SECRET_MANAGER_ENDPOINT ? { secretManager: e.BQX_SECRET_MANAGER_ENDPOINT } : {}),
+    },
+  };
+}

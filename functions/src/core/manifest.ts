@@ -1,0 +1,212 @@
+// The run manifest: one JSON object per (export, period) in GCS, written with
+// generation preconditions. It is the run's claim, its state machine and its
+// history; everything finalizeRun and the sweep need is recorded in it.
+import { z } from "zod";
+import { ExportError } from "./errors.js";
+import { MODELS } from "./models.js";
+import { compactTimestamp, type Period } from "./periods.js";
+
+export const RUN_STATES = ["STAGING", "LOADING", "COMPLETED", "FAILED"] as const;
+export type RunState = (typeof RUN_STATES)[number];
+
+const errorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+});
+
+export const manifestSchema = z.object({
+  version: z.literal(1),
+  exportId: z.string(),
+  runId: z.string(),
+  model: z.enum(MODELS),
+  period: z.object({ start: z.iso.datetime(), end: z.iso.datetime() }),
+  /** "ingested": rows by ingestion time (scheduled runs); "backfill": rows by event timestamp. */
+  selection: z.enum(["ingested", "backfill"]),
+  attempt: z.number().int().min(1),
+  state: z.enum(RUN_STATES),
+  createdAt: z.iso.datetime(),
+  updatedAt: z.iso.datetime(),
+  destination: z.object({
+    projectId: z.string(),
+    datasetId: z.string(),
+    tableId: z.string(),
+    location: z.string(),
+  }),
+  useJsonType: z.boolean(),
+  /**
+   * Load into a stage table and insert-only MERGE on uuid: set by the export's
+   * `deduplicate`, and for every forced rerun of an events period, so a rerun
+   * can never duplicate rows that an earlier attempt already appended.
+   */
+  mergeOnUuid: z.boolean(),
+  keySecret: z.string().optional(),
+  stagingPrefix: z.string().optional(),
+  files: z.array(z.string()),
+  rows: z.number().int().min(0),
+  /** Uncompressed NDJSON bytes staged. */
+  bytes: z.number().int().min(0),
+  /** Gzip bytes in GCS. */
+  stagedBytes: z.number().int().min(0),
+  job: z.object({ projectId: z.string(), jobId: z.string(), location: z.string() }).optional(),
+  stageTable: z.string().optional(),
+  /** Rows BigQuery reports as loaded, and rows the MERGE changed. */
+  loadedRows: z.number().int().min(0).optional(),
+  mergedRows: z.number().int().min(0).optional(),
+  error: errorSchema.optional(),
+  history: z.array(
+    z.object({
+      at: z.iso.datetime(),
+      state: z.enum(RUN_STATES),
+      attempt: z.number().int(),
+      note: z.string().optional(),
+    }),
+  ),
+});
+export type RunManifest = z.infer<typeof manifestSchema>;
+export type RunError = z.infer<typeof errorSchema>;
+
+export function parseManifest(text: string, objectName: string): RunManifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new ExportError("INTERNAL", `Run manifest ${objectName} is not JSON.`, { cause });
+  }
+  const parsed = manifestSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ExportError("INTERNAL", `Run manifest ${objectName} is malformed: ${parsed.error.message}`);
+  }
+  return parsed.data;
+}
+
+export function manifestPeriod(m: RunManifest): Period {
+  return { start: new Date(m.period.start), end: new Date(m.period.end) };
+}
+
+/** Recovers the period from a run id ("<export>-<start>-<end>", see names.runId). */
+export function periodFromRunId(exportId: string, runId: string): Period | undefined {
+  if (!runId.startsWith(`${exportId}-`)) return undefined;
+  const m = /^(\d{8}t\d{6}z)-(\d{8}t\d{6}z)$/.exec(runId.slice(exportId.length + 1));
+  if (!m) return undefined;
+  const toDate = (s: string) =>
+    new Date(
+      `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+    );
+  const period = { start: toDate(m[1]!), end: toDate(m[2]!) };
+  if (Number.isNaN(period.start.getTime()) || Number.isNaN(period.end.getTime())) return undefined;
+  // Round-trip check: only ids we minted are accepted.
+  if (`${compactTimestamp(period.start)}-${compactTimestamp(period.end)}`.toLowerCase() !== m[0])
+    return undefined;
+  return period;
+}
+
+export type ClaimDecision =
+  | { kind: "create" }
+  | { kind: "completed"; manifest: RunManifest }
+  | { kind: "in-flight"; manifest: RunManifest }
+  | { kind: "retry"; manifest: RunManifest; attempt: number; reason: string; rerunOfCompleted: boolean };
+
+/**
+ * What a call for a period does given the manifest it found:
+ * - none: start attempt 1;
+ * - COMPLETED: nothing (200), unless forced: a new attempt;
+ * - FAILED: a new attempt (the caller fixed the cause, or the failure was transient);
+ * - STAGING untouched for `staleAfterMs`: the worker crashed, a new attempt;
+ * - STAGING recently, or LOADING: in flight (LOADING is then checked against its job).
+ */
+export function decideClaim(
+  existing: RunManifest | undefined,
+  now: Date,
+  opts: { force: boolean; staleAfterMs: number },
+): ClaimDecision {
+  if (!existing) return { kind: "create" };
+  const next = existing.attempt + 1;
+  switch (existing.state) {
+    case "COMPLETED":
+      return opts.force
+        ? { kind: "retry", manifest: existing, attempt: next, reason: "forced rerun", rerunOfCompleted: true }
+        : { kind: "completed", manifest: existing };
+    case "FAILED":
+      return {
+        kind: "retry",
+        manifest: existing,
+        attempt: next,
+        reason: `retry after failure (${existing.error?.code ?? "unknown"})`,
+        rerunOfCompleted: false,
+      };
+    case "STAGING": {
+      const idle = now.getTime() - new Date(existing.updatedAt).getTime();
+      return idle >= opts.staleAfterMs
+        ? {
+            kind: "retry",
+            manifest: existing,
+            attempt: next,
+            reason: `attempt ${existing.attempt} stalled while staging`,
+            rerunOfCompleted: false,
+          }
+        : { kind: "in-flight", manifest: existing };
+    }
+    case "LOADING":
+      return { kind: "in-flight", manifest: existing };
+  }
+}
+
+const ALLOWED: Record<RunState, readonly RunState[]> = {
+  STAGING: ["LOADING", "COMPLETED", "FAILED"],
+  LOADING: ["COMPLETED", "FAILED"],
+  COMPLETED: [],
+  FAILED: [],
+};
+
+/** Moves a run to its next state within the same attempt; refuses illegal transitions. */
+export function transition(
+  m: RunManifest,
+  to: RunState,
+  now: Date,
+  patch: Partial<Omit<RunManifest, "state" | "history" | "attempt">> = {},
+  note?: string,
+): RunManifest {
+  if (!ALLOWED[m.state].includes(to)) {
+    throw new ExportError("INTERNAL", `Run ${m.runId} cannot go from ${m.state} to ${to}.`);
+  }
+  const at = now.toISOString();
+  return {
+    ...m,
+    ...patch,
+    state: to,
+    updatedAt: at,
+    history: [...m.history, { at, state: to, attempt: m.attempt, ...(note ? { note } : {}) }],
+  };
+}
+
+/** A new attempt of an existing run: counters and job reset, history kept. */
+export function newAttempt(
+  m: RunManifest,
+  attempt: number,
+  now: Date,
+  opts: { mergeOnUuid: boolean; note: string },
+): RunManifest {
+  const at = now.toISOString();
+  const {
+    job: _job,
+    stageTable: _st,
+    error: _err,
+    loadedRows: _lr,
+    mergedRows: _mr,
+    stagingPrefix: _sp,
+    ...rest
+  } = m;
+  return {
+    ...rest,
+    attempt,
+    state: "STAGING",
+    mergeOnUuid: opts.mergeOnUuid,
+    files: [],
+    rows: 0,
+    bytes: 0,
+    stagedBytes: 0,
+    updatedAt: at,
+    history: [...m.history, { at, state: "STAGING", attempt, note: opts.note }],
+  };
+}
