@@ -46,9 +46,10 @@ export function fromGoogleError(err: unknown, what: string): ExportError {
     typeof data?.error === "string" &&
     /invalid_grant|invalid_client|unauthorized_client/.test(data.error)
   ) {
+    const description = typeof data.error_description === "string" ? data.error_description : data.error;
     return new ExportError(
       "BAD_CREDENTIALS",
-      `The destination service-account key was rejected while ${what}: ${String(data.error_description ?? data.error)}. Upload a current JSON key for the service account to the export's key secret.`,
+      `The destination service-account key was rejected while ${what}: ${description}. Upload a current JSON key for the service account to the export's key secret.`,
       { cause: err },
     );
   }
