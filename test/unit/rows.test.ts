@@ -56,7 +56,9 @@ function checkLine(model: ModelName, useJsonType: boolean, line: string): Record
         expect(typeof v, f.name).toBe("string");
         break;
       case "INT64":
-        expect(String(v), f.name).toMatch(/^-?\d+$/);
+        expect(typeof v === "number" ? Number.isSafeInteger(v) : /^-?\d+$/.test(v as string), f.name).toBe(
+          true,
+        );
         break;
       case "TIMESTAMP":
         expect(v, f.name).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/);
