@@ -136,6 +136,9 @@ const Ch = {
 } as const;
 
 const LITERALS = ["true", "false", "null"] as const;
+// Characters inside a JSON string that need no attention (sticky: matches at lastIndex).
+// eslint-disable-next-line no-control-regex -- raw control characters are what JSON strings may not hold
+const PLAIN_RUN = /[^"\\\u0000-\u001f\ud800-\udfff]*/y;
 
 class InvalidJson extends Error {}
 class TooDeep extends Error {}
@@ -244,6 +247,10 @@ class JsonScanner {
     const t = this.text;
     this.i++; // opening quote
     for (;;) {
+      // Skip the run of ordinary characters natively: far faster than a char loop.
+      PLAIN_RUN.lastIndex = this.i;
+      PLAIN_RUN.test(t);
+      this.i = PLAIN_RUN.lastIndex;
       const c = t.charCodeAt(this.i);
       if (Number.isNaN(c) || c < 0x20) throw new InvalidJson(); // end of text, raw control char
       if (c === Ch.Quote) {

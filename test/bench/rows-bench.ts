@@ -1,0 +1,93 @@
+// Micro-benchmark of NDJSON row encoding (not a test): rows/s and MB/s for
+// both variants, against two floors: JSON.stringify of the row as it comes
+// (no checks at all) and the naive JSON variant (JSON.parse every document,
+// then JSON.stringify the row).
+//   npx tsx test/bench/rows-bench.ts [rows]
+import { createRowEncoder } from "../../functions/src/core/rows.js";
+
+const ROWS = Number(process.argv[2] ?? 200_000);
+
+function properties(i: number): string {
+  // A PostHog-like event: ~1.2 KB of properties, some unicode, nested objects.
+  return JSON.stringify({
+    $browser: i % 2 ? "Firefox" : "Chrome",
+    $browser_version: 120 + (i % 7),
+    $os: "Mac OS X",
+    $current_url: `https://example.com/products/${i}?utm_source=newsletter&utm_campaign=winter`,
+    $pathname: `/products/${i}`,
+    $referrer: "https://www.google.com/",
+    $screen_height: 1080,
+    $screen_width: 1920,
+    $session_id: `0191e0a4-${String(i).padStart(4, "0")}-7000-8000-000000000000`,
+    $lib: "web",
+    $lib_version: "1.150.0",
+    $insert_id: `ins-${i}-abcdefghijklmnop`,
+    $time: 1764064800.123 + i,
+    title: "Winter sale — 20% off 🎉",
+    price: 19.99,
+    tags: ["sale", "winter", "featured"],
+    experiment: { name: "checkout-v2", variant: i % 3 === 0 ? "control" : "test", exposure: true },
+    $set: { email: `user${i}@example.com`, plan: "pro" },
+    padding: "lorem ipsum dolor sit amet ".repeat(20),
+  });
+}
+
+function makeRows(n: number): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (let i = 0; i < n; i++) {
+    rows.push({
+      uuid: `0191e0a4-0000-7000-8000-${String(i).padStart(12, "0")}`,
+      event: i % 5 === 0 ? "$autocapture" : "$pageview",
+      properties: properties(i),
+      elements: "",
+      set: `{"email":"user${i}@example.com"}`,
+      set_once: "{}",
+      distinct_id: `user-${i % 10_000}`,
+      team_id: 1,
+      ip: "203.0.113.7",
+      site_url: "",
+      timestamp: "2026-11-25T10:00:00.123456Z",
+      bq_ingested_timestamp: "2026-11-25T11:00:05.000001Z",
+    });
+  }
+  return rows;
+}
+
+function measure(
+  name: string,
+  rows: Record<string, unknown>[],
+  encode: (r: Record<string, unknown>) => string,
+) {
+  // Warm up the JIT on a slice first.
+  for (let i = 0; i < Math.min(rows.length, 20_000); i++) encode(rows[i]!);
+  const t0 = process.hrtime.bigint();
+  let bytes = 0;
+  for (const r of rows) bytes += encode(r).length + 1;
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const rate = Math.round(rows.length / seconds);
+  const mb = bytes / 1e6 / seconds;
+  console.log(
+    `${name.padEnd(44)} ${rate.toLocaleString("en-US").padStart(10)} rows/s ${mb.toFixed(0).padStart(6)} MB/s (chars)`,
+  );
+}
+
+const rows = makeRows(ROWS);
+const avg = rows.reduce((n, r) => n + (r["properties"] as string).length, 0) / rows.length;
+console.log(
+  `${ROWS.toLocaleString("en-US")} events rows, properties ≈ ${Math.round(avg)} chars, Node ${process.version}`,
+);
+
+measure("floor: JSON.stringify(row) unchecked", rows, (r) => JSON.stringify(r));
+measure("naive JSON variant: parse docs + stringify", rows, (r) =>
+  JSON.stringify({
+    ...r,
+    properties: JSON.parse(r["properties"] as string) as unknown,
+    set: JSON.parse(r["set"] as string) as unknown,
+    set_once: JSON.parse(r["set_once"] as string) as unknown,
+  }),
+);
+const asJson = createRowEncoder("events", true);
+measure("encodeRow, JSON variant", rows, (r) => asJson.encode(r));
+const asString = createRowEncoder("events", false);
+measure("encodeRow, STRING variant", rows, (r) => asString.encode(r));
+console.log("changes made (JSON variant):", asJson.stats);
