@@ -1,0 +1,306 @@
+// ClickHouse queries that read one period of PostHog's tables (events, person,
+// person_distinct_id2) as the rows of our two models. Every user-supplied
+// value travels as a typed query parameter ({name:Type}, bound by the server:
+// @clickhouse/client's query_params, HTTP `param_<name>`); the SQL text only
+// varies in structure (which filters apply) and in the validated database name.
+//
+// Result contract (read as JSONEachRow), relied on by core/rows.ts:
+// - columns are exactly modelFields(model) in order (12 for events, 6 for persons);
+// - timestamps are "YYYY-MM-DDThh:mm:ss.ffffffZ" (UTC, 6 fractional digits),
+//   formatted in SQL from DateTime64(6), independent of session settings;
+// - team_id and the two versions are JSON numbers (the query's own SETTINGS turn
+//   off 64-bit quoting, which older servers enable by default);
+// - uuid and person_id are canonical lowercase UUID strings;
+// - properties is the source JSON text, NULL when the source holds '';
+// - set / set_once are the JSON text of properties.$set / $set_once, NULL when
+//   the key is absent or JSON null;
+// - ip is properties.$ip, NULL when absent or empty;
+// - elements is elements_chain as a JSON string literal and site_url is '',
+//   both as PostHog's own BigQuery export writes these deprecated columns;
+// - bq_ingested_timestamp is the export time passed in (one value per run, so
+//   a retried run writes the same rows).
+// The SQL has no trailing semicolon or FORMAT: the client appends FORMAT.
+import { ExportError } from "./errors.js";
+import type { Period } from "./periods.js";
+
+export interface SourceQuery {
+  sql: string;
+  params: Record<string, unknown>;
+}
+
+export type EventsSelection = "ingested" | "backfill";
+
+export interface EventsQueryOptions {
+  teamId: number;
+  period: Period;
+  /** Written to every row as bq_ingested_timestamp. */
+  exportedAt: Date;
+  /** Only these event names (empty: all). */
+  includeEvents: string[];
+  /** Never these event names. */
+  excludeEvents: string[];
+  /** "ingested": rows that arrived in the period (scheduled runs); "backfill": rows whose timestamp is in it. */
+  selection: EventsSelection;
+  /** How far before the period an ingested event's timestamp may lie (ingested selection only). */
+  lookbackDays?: number;
+  /** ClickHouse database holding PostHog's tables. */
+  database?: string;
+}
+
+export interface PersonsQueryOptions {
+  teamId: number;
+  period: Period;
+  exportedAt: Date;
+  database?: string;
+}
+
+/**
+ * Late events older than this are not exported by scheduled runs: the bound
+ * keeps the scan to (lookback + period + skew) days of the team's events,
+ * since inserted_at is not in the table's sorting key but timestamp is.
+ * Backfills by timestamp pick such events up.
+ */
+export const DEFAULT_LOOKBACK_DAYS = 7;
+export const MAX_LOOKBACK_DAYS = 365;
+/** Events stamped up to this far after the period's end (client clock skew) still count. */
+export const FUTURE_SKEW_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_DATABASE = "posthog";
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+// Unquoted ClickHouse identifier; anything else is refused rather than escaped.
+const DATABASE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,63}$/;
+
+// DateTime64(6) renders 6 fractional digits with %f whatever the
+// formatdatetime_* settings say, so the format does not depend on the session.
+const DT = "DateTime64(6, 'UTC')";
+function isoMicros(expr: string): string {
+  return `formatDateTime(toDateTime64(${expr}, 6, 'UTC'), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')`;
+}
+
+// Query-level settings travel with the SQL, so output does not depend on the
+// server's or the session's defaults: 64-bit integers as JSON numbers, and "/"
+// unescaped (the setting also governs toJSONString, i.e. the elements text).
+const OUTPUT_SETTINGS =
+  "SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_escape_forward_slashes = 0";
+
+function database(name: string | undefined): string {
+  const db = name ?? DEFAULT_DATABASE;
+  if (!DATABASE_NAME.test(db)) {
+    throw new ExportError("INVALID_REQUEST", `Invalid ClickHouse database name ${JSON.stringify(db)}.`, {
+      details: { database: db },
+    });
+  }
+  return `\`${db}\``;
+}
+
+function checkTeam(teamId: number): number {
+  if (!Number.isSafeInteger(teamId) || teamId < 0) {
+    throw new ExportError("INVALID_REQUEST", `teamId must be a non-negative integer, got ${String(teamId)}.`);
+  }
+  return teamId;
+}
+
+function checkInstant(name: string, t: Date): Date {
+  if (!(t instanceof Date) || Number.isNaN(t.getTime())) {
+    throw new ExportError("INVALID_INTERVAL", `${name} is not a valid timestamp.`);
+  }
+  return t;
+}
+
+function checkPeriod(period: Period): Period {
+  checkInstant("period.start", period.start);
+  checkInstant("period.end", period.end);
+  if (period.start.getTime() >= period.end.getTime()) {
+    throw new ExportError(
+      "INVALID_INTERVAL",
+      `period.start (${period.start.toISOString()}) must be before period.end (${period.end.toISOString()}).`,
+    );
+  }
+  return period;
+}
+
+/** A Date as ClickHouse's DateTime64 text, "YYYY-MM-DD hh:mm:ss.ffffff" in UTC. */
+export function clickhouseDateTime64(t: Date): string {
+  return checkInstant("timestamp", t).toISOString().replace("T", " ").replace("Z", "000");
+}
+
+function checkLookback(days: number | undefined): number {
+  const d = days ?? DEFAULT_LOOKBACK_DAYS;
+  if (!Number.isInteger(d) || d < 0 || d > MAX_LOOKBACK_DAYS) {
+    throw new ExportError(
+      "INVALID_REQUEST",
+      `lookbackDays must be an integer from 0 to ${MAX_LOOKBACK_DAYS}, got ${String(days)}.`,
+    );
+  }
+  return d;
+}
+
+function checkEventNames(name: string, events: string[]): string[] {
+  if (!Array.isArray(events) || events.some((e) => typeof e !== "string")) {
+    throw new ExportError("INVALID_REQUEST", `${name} must be a list of event names.`);
+  }
+  return events;
+}
+
+/**
+ * Events of one period, one row per uuid.
+ *
+ * - "ingested" (scheduled runs, as PostHog's batch exports): rows whose
+ *   ingestion time, `inserted_at` or `_timestamp` where inserted_at is NULL,
+ *   lies in [start, end), so an event that arrives late lands in the run of
+ *   the period it arrived in. Their `timestamp` is bounded to
+ *   [start - lookbackDays (default 7), end + 1 day of clock skew) so the scan
+ *   uses the table's sorting key; events outside are left to a backfill.
+ * - "backfill": rows whose `timestamp` lies in [start, end).
+ *
+ * Duplicates: ingestion can write an event twice. A uuid that occurs more than
+ * once in the period yields one row, the latest inserted (ties broken by
+ * Kafka `_offset`, then by content hash, so reruns choose the same row). The
+ * set of duplicated uuids is found first by a scan of the narrow uuid column
+ * (memory: a hash of the period's uuids, not its rows); rows outside it
+ * stream unchanged and only the few duplicated rows are sorted. A plain
+ * ORDER BY + LIMIT 1 BY over the period would sort every row before the
+ * first byte comes out, and GROUP BY uuid with argMax would hold every row.
+ * Output order is unspecified.
+ */
+export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
+  const teamId = checkTeam(opts.teamId);
+  const period = checkPeriod(opts.period);
+  const exportedAt = checkInstant("exportedAt", opts.exportedAt);
+  const include = checkEventNames("includeEvents", opts.includeEvents);
+  const exclude = checkEventNames("excludeEvents", opts.excludeEvents);
+  const lookbackDays = checkLookback(opts.lookbackDays);
+  const db = database(opts.database);
+
+  const params: Record<string, unknown> = {
+    team_id: teamId,
+    exported_at: clickhouseDateTime64(exportedAt),
+  };
+  const ingestedAt = "coalesce(inserted_at, toDateTime64(_timestamp, 6, 'UTC'))";
+  const conditions = ["team_id = {team_id:Int64}"];
+  let prewhere: string;
+  if (opts.selection === "ingested") {
+    params.ingested_from = clickhouseDateTime64(period.start);
+    params.ingested_to = clickhouseDateTime64(period.end);
+    params.timestamp_from = clickhouseDateTime64(new Date(period.start.getTime() - lookbackDays * DAY_MS));
+    params.timestamp_to = clickhouseDateTime64(new Date(period.end.getTime() + FUTURE_SKEW_MS));
+    // PREWHERE reads the two narrow time columns first and the wide ones only
+    // for rows of the period.
+    prewhere = `${ingestedAt} >= {ingested_from:${DT}} AND ${ingestedAt} < {ingested_to:${DT}}`;
+  } else {
+    params.timestamp_from = clickhouseDateTime64(period.start);
+    params.timestamp_to = clickhouseDateTime64(period.end);
+    prewhere = `timestamp >= {timestamp_from:${DT}} AND timestamp < {timestamp_to:${DT}}`;
+  }
+  conditions.push(`timestamp >= {timestamp_from:${DT}}`, `timestamp < {timestamp_to:${DT}}`);
+  // Filters are added only when set, so an unfiltered export scans no event list.
+  if (include.length > 0) {
+    params.include_events = include;
+    conditions.push("event IN {include_events:Array(String)}");
+  }
+  if (exclude.length > 0) {
+    params.exclude_events = exclude;
+    conditions.push("event NOT IN {exclude_events:Array(String)}");
+  }
+  const from = `${db}.events PREWHERE ${prewhere} WHERE ${conditions.join(" AND ")}`;
+  // Raw columns under private names: the outer SELECT reuses the public names
+  // as aliases, and ClickHouse would otherwise resolve filters to the aliases.
+  const raw = `uuid AS ev_uuid, event AS ev_event, properties AS ev_properties,
+      elements_chain AS ev_elements_chain, distinct_id AS ev_distinct_id,
+      team_id AS ev_team_id, timestamp AS ev_timestamp`;
+  const duplicated = `SELECT uuid FROM ${from} GROUP BY uuid HAVING count() > 1`;
+
+  const sql = `SELECT
+    toString(ev_uuid) AS uuid,
+    ev_event AS event,
+    nullIf(ev_properties, '') AS properties,
+    toJSONString(ev_elements_chain) AS elements,
+    nullIf(nullIf(JSONExtractRaw(ev_properties, '$set'), ''), 'null') AS \`set\`,
+    nullIf(nullIf(JSONExtractRaw(ev_properties, '$set_once'), ''), 'null') AS set_once,
+    ev_distinct_id AS distinct_id,
+    ev_team_id AS team_id,
+    nullIf(JSONExtractString(ev_properties, '$ip'), '') AS ip,
+    '' AS site_url,
+    ${isoMicros("ev_timestamp")} AS \`timestamp\`,
+    ${isoMicros(`{exported_at:${DT}}`)} AS bq_ingested_timestamp
+  FROM (
+    SELECT ${raw} FROM ${from} AND uuid NOT IN (${duplicated})
+    UNION ALL
+    SELECT * FROM (
+      SELECT ${raw} FROM ${from} AND uuid IN (${duplicated})
+      ORDER BY ev_uuid, ${ingestedAt} DESC, _offset DESC, cityHash64(event, distinct_id, properties, timestamp) DESC
+      LIMIT 1 BY ev_uuid
+    )
+  )
+  ${OUTPUT_SETTINGS}`;
+  return { sql, params };
+}
+
+/**
+ * Persons of one period: every (team_id, distinct_id) of the team whose
+ * person_distinct_id2 rows or whose current person's rows include one with
+ * `_timestamp` in [start, end), output with its latest state: the mapping of
+ * highest version (dropped when that mapping is deleted) joined with the
+ * person's row of highest version (dropped when the person is deleted).
+ * person_version = person.version, person_distinct_id_version =
+ * person_distinct_id2.version, the two columns the destination MERGE compares.
+ *
+ * ReplacingMergeTree rows may not be merged yet, so versions are resolved with
+ * argMax over (version, _timestamp, _offset) rather than FINAL. Only the
+ * changed keys are aggregated: the candidate distinct_ids come from a narrow
+ * scan of the period's rows, not from the whole team. The latest state may be
+ * newer than the period's end; the MERGE on versions makes that harmless and
+ * a later period exports the same versions again. Output order is unspecified.
+ */
+export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
+  const teamId = checkTeam(opts.teamId);
+  const period = checkPeriod(opts.period);
+  checkInstant("exportedAt", opts.exportedAt);
+  const db = database(opts.database);
+  const params: Record<string, unknown> = {
+    team_id: teamId,
+    changed_from: clickhouseDateTime64(period.start),
+    changed_to: clickhouseDateTime64(period.end),
+  };
+  const inPeriod = `_timestamp >= {changed_from:${DT}} AND _timestamp < {changed_to:${DT}}`;
+  const changedPersons = `SELECT id FROM ${db}.person WHERE team_id = {team_id:Int64} AND ${inPeriod}`;
+  const candidates = `SELECT distinct_id FROM ${db}.person_distinct_id2
+    WHERE team_id = {team_id:Int64} AND ((${inPeriod}) OR person_id IN (${changedPersons}))`;
+  const latest = "(version, _timestamp, _offset)";
+
+  const sql = `SELECT
+    pd.pd_team_id AS team_id,
+    pd.pd_distinct_id AS distinct_id,
+    toString(pd.pd_person_id) AS person_id,
+    nullIf(p.p_properties, '') AS properties,
+    p.p_version AS person_version,
+    pd.pd_version AS person_distinct_id_version
+  FROM (
+    SELECT
+      team_id AS pd_team_id,
+      distinct_id AS pd_distinct_id,
+      argMax(person_id, ${latest}) AS pd_person_id,
+      max(version) AS pd_version,
+      argMax(is_deleted, ${latest}) AS pd_deleted
+    FROM ${db}.person_distinct_id2
+    WHERE team_id = {team_id:Int64} AND distinct_id IN (${candidates})
+    GROUP BY team_id, distinct_id
+    HAVING pd_deleted = 0
+  ) AS pd
+  INNER JOIN (
+    SELECT
+      id AS p_id,
+      argMax(properties, ${latest}) AS p_properties,
+      max(version) AS p_version,
+      argMax(is_deleted, ${latest}) AS p_deleted
+    FROM ${db}.person
+    WHERE team_id = {team_id:Int64} AND id IN (
+      SELECT person_id FROM ${db}.person_distinct_id2
+      WHERE team_id = {team_id:Int64} AND distinct_id IN (${candidates})
+    )
+    GROUP BY id
+    HAVING p_deleted = 0
+  ) AS p ON p.p_id = pd.pd_person_id
+  ${OUTPUT_SETTINGS}`;
+  return { sql, params };
+}

@@ -1,0 +1,314 @@
+// The source queries run on the real ClickHouse engine (chdb) against
+// PostHog-schema tables holding the fixture rows, and must return exactly the
+// expected rows for each case.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { isExportError } from "../../functions/src/core/errors.js";
+import { modelFields } from "../../functions/src/core/models.js";
+import type { Period } from "../../functions/src/core/periods.js";
+import { eventsQuery, personsQuery, type EventsQueryOptions } from "../../functions/src/core/source-sql.js";
+import {
+  EV,
+  EVENT_ROWS,
+  EXPORTED_AT,
+  OTHER_TEAM,
+  PERIOD,
+  PERSON,
+  POSTHOG_FIXTURES,
+  TEAM,
+  dt64,
+  unixSeconds,
+  type EventRow,
+} from "../fixtures/posthog-fixtures.js";
+import { openWithRows, type ChdbPosthog } from "../helpers/chdb-session.js";
+
+type Row = Record<string, unknown>;
+
+let ch: ChdbPosthog;
+
+beforeAll(async () => {
+  ch = await openWithRows(POSTHOG_FIXTURES);
+});
+afterAll(() => ch?.close());
+
+function events(overrides: Partial<EventsQueryOptions> = {}): Promise<Row[]> {
+  const q = eventsQuery({
+    teamId: TEAM,
+    period: PERIOD,
+    exportedAt: EXPORTED_AT,
+    includeEvents: [],
+    excludeEvents: [],
+    selection: "ingested",
+    ...overrides,
+  });
+  return ch.query(q.sql, q.params);
+}
+
+function persons(teamId: number, period: Period = PERIOD): Promise<Row[]> {
+  const q = personsQuery({ teamId, period, exportedAt: EXPORTED_AT });
+  return ch.query(q.sql, q.params);
+}
+
+const uuids = (rows: Row[]): string[] => rows.map((r) => String(r.uuid)).sort();
+const sorted = (ids: string[]): string[] => [...ids].sort();
+const byDistinctId = (rows: Row[]): Row[] =>
+  [...rows].sort((a, b) => String(a.distinct_id).localeCompare(String(b.distinct_id)));
+
+const ISO_MICROS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
+
+describe("eventsQuery, ingested selection (scheduled runs)", () => {
+  it("returns the period's arrivals: on time, late within the lookback, and rows without inserted_at", async () => {
+    const rows = await events({ lookbackDays: 2 });
+    expect(uuids(rows)).toEqual(sorted([EV.onTime, EV.late, EV.excluded, EV.duplicated, EV.noInsertedAt]));
+  });
+
+  it("leaves out events older than the lookback and stamped beyond the future skew", async () => {
+    const uuidsDefault = uuids(await events());
+    expect(uuidsDefault).not.toContain(EV.tooOld); // 10 days old, default lookback 7
+    expect(uuidsDefault).not.toContain(EV.future); // 2 days ahead, skew 1 day
+    // A lookback that reaches back 11 days picks the old event up.
+    expect(uuids(await events({ lookbackDays: 11 }))).toContain(EV.tooOld);
+    // A lookback of 1 day no longer reaches the event stamped the day before at 09:00.
+    expect(uuids(await events({ lookbackDays: 1 }))).not.toContain(EV.late);
+  });
+
+  it("never returns rows ingested before or after the period", async () => {
+    const got = uuids(await events({ lookbackDays: 30 }));
+    expect(got).not.toContain(EV.previous);
+    expect(got).not.toContain(EV.crossesEnd);
+    // ... which the next period's run picks up.
+    const next = { start: PERIOD.end, end: new Date(PERIOD.end.getTime() + 3_600_000) };
+    expect(uuids(await events({ period: next }))).toEqual([EV.crossesEnd]);
+  });
+
+  it("writes each model column, in the model's order, with the documented values", async () => {
+    const rows = await events({ lookbackDays: 2 });
+    const names = modelFields("events", false).map((f) => f.name);
+    for (const row of rows) expect(Object.keys(row)).toEqual(names);
+    const onTime = rows.find((r) => r.uuid === EV.onTime);
+    const source = EVENT_ROWS.find((r) => r.uuid === EV.onTime) as EventRow;
+    expect(onTime).toEqual({
+      uuid: EV.onTime,
+      event: "$pageview",
+      properties: source.properties,
+      elements: JSON.stringify(source.elements_chain),
+      set: JSON.stringify({ email: "ada@example.com", plan: "pro" }),
+      set_once: JSON.stringify({ initial_referrer: "$direct" }),
+      distinct_id: "user-a1",
+      team_id: 1,
+      ip: "203.0.113.7",
+      site_url: "",
+      timestamp: "2026-11-25T10:15:00.123456Z",
+      bq_ingested_timestamp: "2026-11-25T11:00:07.250000Z",
+    });
+    const late = rows.find((r) => r.uuid === EV.late);
+    expect(late).toMatchObject({ set: null, set_once: null, ip: null, elements: '""', site_url: "" });
+    expect(late?.timestamp).toBe("2026-11-24T09:00:00.000000Z");
+    for (const row of rows) {
+      expect(row.timestamp).toMatch(ISO_MICROS);
+      expect(row.bq_ingested_timestamp).toBe("2026-11-25T11:00:07.250000Z");
+      expect(typeof row.team_id).toBe("number");
+    }
+  });
+
+  it("returns a uuid written twice once: the copy inserted last", async () => {
+    const rows = (await events()).filter((r) => r.uuid === EV.duplicated);
+    expect(rows).toHaveLength(1);
+    expect(rows[0]?.properties).toBe(JSON.stringify({ attempt: 2 }));
+  });
+
+  it("applies exclude and include lists", async () => {
+    const excluded = uuids(await events({ lookbackDays: 2, excludeEvents: ["$feature_flag_called"] }));
+    expect(excluded).toEqual(sorted([EV.onTime, EV.late, EV.duplicated, EV.noInsertedAt]));
+    const included = uuids(await events({ includeEvents: ["signed_up", "$feature_flag_called"] }));
+    expect(included).toEqual(sorted([EV.excluded, EV.duplicated]));
+    const both = uuids(
+      await events({ includeEvents: ["signed_up", "$feature_flag_called"], excludeEvents: ["signed_up"] }),
+    );
+    expect(both).toEqual([EV.excluded]);
+    expect(await events({ includeEvents: ["no such event"] })).toEqual([]);
+  });
+
+  it("keeps teams apart", async () => {
+    const team1 = uuids(await events({ lookbackDays: 30 }));
+    expect(team1).not.toContain(EV.otherTeam);
+    const team2 = await events({ teamId: OTHER_TEAM });
+    expect(uuids(team2)).toEqual([EV.otherTeam]);
+    expect(team2[0]?.team_id).toBe(OTHER_TEAM);
+    expect(await events({ teamId: 99 })).toEqual([]);
+  });
+});
+
+describe("eventsQuery, backfill selection", () => {
+  it("selects by timestamp, whenever the event arrived", async () => {
+    const rows = await events({ selection: "backfill" });
+    expect(uuids(rows)).toEqual(
+      sorted([EV.onTime, EV.excluded, EV.duplicated, EV.crossesEnd, EV.noInsertedAt]),
+    );
+    expect(rows.filter((r) => r.uuid === EV.duplicated)).toHaveLength(1);
+    expect(rows.find((r) => r.uuid === EV.crossesEnd)?.timestamp).toBe("2026-11-25T10:59:59.999999Z");
+  });
+
+  it("finds late and old events in the periods they happened in", async () => {
+    const lateHour = { start: new Date("2026-11-24T09:00:00Z"), end: new Date("2026-11-24T10:00:00Z") };
+    expect(uuids(await events({ selection: "backfill", period: lateHour }))).toEqual([EV.late]);
+    const oldDay = { start: new Date("2026-11-15T00:00:00Z"), end: new Date("2026-11-16T00:00:00Z") };
+    expect(uuids(await events({ selection: "backfill", period: oldDay }))).toEqual([EV.tooOld]);
+  });
+
+  it("applies the filters", async () => {
+    const rows = await events({
+      selection: "backfill",
+      excludeEvents: ["$feature_flag_called", "signed_up"],
+    });
+    expect(uuids(rows)).toEqual(sorted([EV.onTime, EV.crossesEnd, EV.noInsertedAt]));
+  });
+});
+
+describe("eventsQuery parameters", () => {
+  it("carries hostile event names as parameters that match exactly, never as SQL", async () => {
+    const team = 3;
+    const names = ["it's", "back\\slash", "{evil:String}", "x') OR 1=1 --", "tab\there\nnewline"];
+    await ch.insert(
+      "events",
+      names.map((event, i) => ({
+        ...(EVENT_ROWS[0] as EventRow),
+        uuid: `01937a00-0000-7000-8000-0000000003${String(i).padStart(2, "0")}`,
+        event,
+        team_id: team,
+        inserted_at: dt64("2026-11-25T10:30:00Z"),
+        _timestamp: unixSeconds("2026-11-25T10:30:00Z"),
+      })),
+    );
+    for (const name of names) {
+      const q = eventsQuery({
+        teamId: team,
+        period: PERIOD,
+        exportedAt: EXPORTED_AT,
+        includeEvents: [name],
+        excludeEvents: [],
+        selection: "ingested",
+      });
+      expect(q.sql).not.toContain(name);
+      const rows = await ch.query(q.sql, q.params);
+      expect(rows.map((r) => r.event)).toEqual([name]);
+    }
+    const all = await events({ teamId: team, excludeEvents: names.slice(0, 2) });
+    expect(all.map((r) => r.event).sort()).toEqual(names.slice(2).sort());
+  });
+
+  it("refuses a database name that is not a plain identifier, and bad periods", () => {
+    const base = {
+      teamId: TEAM,
+      period: PERIOD,
+      exportedAt: EXPORTED_AT,
+      includeEvents: [],
+      excludeEvents: [],
+      selection: "ingested" as const,
+    };
+    const codeOf = (f: () => unknown): string | undefined => {
+      try {
+        f();
+      } catch (e) {
+        return isExportError(e) ? e.code : "not an ExportError";
+      }
+      return undefined;
+    };
+    expect(codeOf(() => eventsQuery({ ...base, database: "posthog`; DROP TABLE x; --" }))).toBe(
+      "INVALID_REQUEST",
+    );
+    expect(codeOf(() => personsQuery({ ...base, database: "a.b" }))).toBe("INVALID_REQUEST");
+    expect(codeOf(() => eventsQuery({ ...base, lookbackDays: -1 }))).toBe("INVALID_REQUEST");
+    expect(codeOf(() => eventsQuery({ ...base, teamId: 1.5 }))).toBe("INVALID_REQUEST");
+    expect(codeOf(() => eventsQuery({ ...base, period: { start: PERIOD.end, end: PERIOD.start } }))).toBe(
+      "INVALID_INTERVAL",
+    );
+    expect(codeOf(() => personsQuery({ ...base, exportedAt: new Date(Number.NaN) }))).toBe(
+      "INVALID_INTERVAL",
+    );
+    expect(codeOf(() => eventsQuery({ ...base, database: "posthog_2" }))).toBeUndefined();
+  });
+});
+
+describe("personsQuery", () => {
+  it("returns each distinct_id whose mapping or person changed, with the latest versions", async () => {
+    const rows = byDistinctId(await persons(TEAM));
+    const ada = JSON.stringify({ email: "ada@example.com", plan: "pro" });
+    expect(rows).toEqual([
+      // Person bump (version 0 → 1, the new row written twice): both of its distinct_ids.
+      {
+        team_id: 1,
+        distinct_id: "a1",
+        person_id: PERSON.twoIds,
+        properties: ada,
+        person_version: 1,
+        person_distinct_id_version: 0,
+      },
+      {
+        team_id: 1,
+        distinct_id: "a2",
+        person_id: PERSON.twoIds,
+        properties: ada,
+        person_version: 1,
+        person_distinct_id_version: 0,
+      },
+      // Mapping bump: b1 moved to another person, whose own row is older.
+      {
+        team_id: 1,
+        distinct_id: "b1",
+        person_id: PERSON.mergedInto,
+        properties: JSON.stringify({ name: "Grace", email: "grace@example.com" }),
+        person_version: 2,
+        person_distinct_id_version: 1,
+      },
+      // Not here: c1 (unchanged, though its person received b1), d1 (unchanged),
+      // e1 (mapping deleted), f1 (changes after the period), g1 (person deleted).
+    ]);
+    const names = modelFields("persons", false).map((f) => f.name);
+    for (const row of rows) expect(Object.keys(row)).toEqual(names);
+  });
+
+  it("exports the latest state when an earlier period is run later", async () => {
+    const day = { start: new Date("2026-11-24T00:00:00Z"), end: new Date("2026-11-25T00:00:00Z") };
+    const rows = byDistinctId(await persons(TEAM, day));
+    expect(
+      rows.map((r) => [r.distinct_id, r.person_id, r.person_version, r.person_distinct_id_version]),
+    ).toEqual([
+      ["a1", PERSON.twoIds, 1, 0],
+      ["a2", PERSON.twoIds, 1, 0],
+      ["b1", PERSON.mergedInto, 2, 1],
+      ["c1", PERSON.mergedInto, 2, 0],
+      ["d1", PERSON.unchanged, 5, 0],
+      ["f1", PERSON.changesLater, 1, 0],
+    ]);
+  });
+
+  it("picks up a change in the period that follows", async () => {
+    const next = { start: PERIOD.end, end: new Date(PERIOD.end.getTime() + 3_600_000) };
+    const rows = await persons(TEAM, next);
+    expect(rows).toEqual([
+      {
+        team_id: 1,
+        distinct_id: "f1",
+        person_id: PERSON.changesLater,
+        properties: JSON.stringify({ name: "Later v1" }),
+        person_version: 1,
+        person_distinct_id_version: 0,
+      },
+    ]);
+  });
+
+  it("keeps teams apart, even for equal distinct_ids", async () => {
+    const rows = await persons(OTHER_TEAM);
+    expect(rows).toEqual([
+      {
+        team_id: 2,
+        distinct_id: "a1",
+        person_id: PERSON.otherTeam,
+        properties: JSON.stringify({ name: "Team two" }),
+        person_version: 3,
+        person_distinct_id_version: 4,
+      },
+    ]);
+    expect(await persons(99)).toEqual([]);
+  });
+});
