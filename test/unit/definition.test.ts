@@ -151,10 +151,10 @@ describe("export definition: each invalid field names its path", () => {
     [
       "id too long",
       (e) => {
-        e["id"] = "a".repeat(33);
+        e["id"] = "a".repeat(30);
       },
       "export.id",
-      /1 to 32/,
+      /1 to 29/,
     ],
     [
       "id ending in hyphen",

@@ -80,7 +80,7 @@ export const exportDefinitionSchema = z
       .string()
       .regex(
         EXPORT_ID_PATTERN,
-        "an export id has 1 to 32 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen",
+        "an export id has 1 to 29 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen",
       ),
     model: z.enum(MODELS),
     teamId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),

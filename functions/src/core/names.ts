@@ -14,10 +14,11 @@ export const JOB_LABELS = {
 
 /**
  * Export IDs are used verbatim as label values and in object names: lowercase
- * letters, digits and hyphens, 1-32 chars, starting with a letter and not
- * ending with a hyphen.
+ * letters, digits and hyphens, 1-29 chars, starting with a letter and not
+ * ending with a hyphen. 29 because the run id (export id + "-" + a 33-char
+ * period slug) is a label value, and label values are at most 63 chars.
  */
-export const EXPORT_ID_PATTERN = /^[a-z](?:[a-z0-9-]{0,30}[a-z0-9])?$/;
+export const EXPORT_ID_PATTERN = /^[a-z](?:[a-z0-9-]{0,27}[a-z0-9])?$/;
 
 function periodSlug(period: Period): string {
   return `${compactTimestamp(period.start)}-${compactTimestamp(period.end)}`.toLowerCase();

@@ -1,0 +1,148 @@
+import { describe, it, expect } from "vitest";
+import {
+  dropJobId,
+  EXPORT_ID_PATTERN,
+  JOB_LABELS,
+  jobLabels,
+  loadJobId,
+  manifestObject,
+  manifestPrefix,
+  mergeJobId,
+  partObject,
+  runId,
+  stageTableId,
+  stagingPrefix,
+} from "../../functions/src/core/names.js";
+import { identifierProblem } from "../../functions/src/core/identifiers.js";
+import { MODELS } from "../../functions/src/core/models.js";
+import type { Period } from "../../functions/src/core/periods.js";
+
+// BigQuery label rules: keys and values up to 63 characters of lowercase
+// letters, digits, underscores and dashes; keys start with a letter.
+const LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+const LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+// Job IDs: letters, digits, underscores and dashes, up to 1,024 characters.
+const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
+
+const hour: Period = { start: new Date("2026-11-25T10:00:00Z"), end: new Date("2026-11-25T11:00:00Z") };
+const nextHour: Period = { start: new Date("2026-11-25T11:00:00Z"), end: new Date("2026-11-25T12:00:00Z") };
+// The longest id EXPORT_ID_PATTERN accepts, found by trying: label checks must hold for it.
+const longestId = (() => {
+  for (let n = 200; n > 0; n--) {
+    const id = "e" + "x".repeat(n - 1);
+    if (EXPORT_ID_PATTERN.test(id)) return id;
+  }
+  throw new Error("EXPORT_ID_PATTERN accepts nothing");
+})();
+
+describe("job labels", () => {
+  it("keys are lowercase label keys of at most 63 characters", () => {
+    for (const key of Object.values(JOB_LABELS)) expect(key).toMatch(LABEL_KEY);
+    expect(new Set(Object.values(JOB_LABELS)).size).toBe(3);
+  });
+
+  it.each(MODELS.map((m) => [m]))("values are valid label values for the longest export id (%s)", (model) => {
+    const labels = jobLabels(longestId, runId(longestId, hour), model);
+    expect(Object.keys(labels).sort()).toEqual(Object.values(JOB_LABELS).sort());
+    for (const value of Object.values(labels)) expect(value).toMatch(LABEL_VALUE);
+  });
+
+  it("the run label stays within 63 characters for any period", () => {
+    const far: Period = { start: new Date("9999-12-31T00:00:00Z"), end: new Date("9999-12-31T23:55:00Z") };
+    expect(runId(longestId, far).length).toBeLessThanOrEqual(63);
+    expect(runId(longestId, far)).toMatch(LABEL_VALUE);
+  });
+});
+
+describe("export ids", () => {
+  it.each([
+    ["a", true],
+    ["events-hourly", true],
+    [longestId, true],
+    [longestId + "x", false],
+    ["Events", false],
+    ["1events", false],
+    ["events-", false],
+    ["events_hourly", false],
+    ["", false],
+  ])("%s → %s", (id, ok) => {
+    expect(EXPORT_ID_PATTERN.test(id)).toBe(ok);
+  });
+
+  it("runId refuses an invalid export id", () => {
+    expect(() => runId("Bad ID", hour)).toThrow(/Invalid export id/);
+  });
+});
+
+describe("run and job ids", () => {
+  it("a run names its export and its period", () => {
+    expect(runId("events-hourly", hour)).toBe("events-hourly-20261125t100000z-20261125t110000z");
+  });
+
+  it("are deterministic: the same attempt always gets the same job ids", () => {
+    const run = runId("events-hourly", hour);
+    expect(loadJobId(run, 1)).toBe(loadJobId(runId("events-hourly", hour), 1));
+    expect(mergeJobId(run, 2)).toBe(mergeJobId(run, 2));
+  });
+
+  it("are distinct per attempt, per kind of job, per period and per export", () => {
+    const ids = new Set<string>();
+    for (const exportId of ["events-hourly", "persons-hourly"]) {
+      for (const period of [hour, nextHour]) {
+        const run = runId(exportId, period);
+        for (const attempt of [1, 2, 3]) {
+          for (const id of [loadJobId(run, attempt), mergeJobId(run, attempt), dropJobId(run, attempt)]) {
+            expect(id).toMatch(JOB_ID);
+            ids.add(id);
+          }
+        }
+      }
+    }
+    expect(ids.size).toBe(2 * 2 * 3 * 3);
+  });
+
+  it("attempt 1 and attempt 11 do not collide", () => {
+    const run = runId("e", hour);
+    expect(loadJobId(run, 1)).not.toBe(loadJobId(run, 11));
+    expect(loadJobId(run, 1).startsWith(loadJobId(run, 11))).toBe(false);
+  });
+});
+
+describe("stage tables", () => {
+  it.each([["events"], ["my-events"], ["Persons Table"], ["таблица"]])(
+    "are valid table IDs, distinct per period and attempt (%s)",
+    (tableId) => {
+      const names = [
+        stageTableId(tableId, hour, 1),
+        stageTableId(tableId, hour, 2),
+        stageTableId(tableId, nextHour, 1),
+      ];
+      for (const n of names) expect(identifierProblem("table", n)).toBeUndefined();
+      expect(new Set(names).size).toBe(3);
+      expect(names).not.toContain(tableId);
+    },
+  );
+
+  it("refuses a table ID too long to derive a stage name from", () => {
+    expect(() => stageTableId("t".repeat(1000), hour, 1)).toThrow(/too long/);
+  });
+});
+
+describe("Cloud Storage objects", () => {
+  it("manifests sit under runs/<export>/ named by period", () => {
+    expect(manifestObject("events-hourly", hour)).toBe(
+      "runs/events-hourly/20261125T100000Z--20261125T110000Z.json",
+    );
+    expect(manifestObject("events-hourly", hour).startsWith(manifestPrefix("events-hourly"))).toBe(true);
+    // One export's prefix does not list another's whose id extends it.
+    expect(manifestObject("events-hourly-2", hour).startsWith(manifestPrefix("events-hourly"))).toBe(false);
+  });
+
+  it("staged parts are zero-padded so they list in order", () => {
+    const prefix = stagingPrefix("events-hourly", runId("events-hourly", hour), 1);
+    const parts = [0, 1, 9, 10, 99999].map((i) => partObject(prefix, i));
+    expect(parts[0]).toBe(`${prefix}part-00000.ndjson.gz`);
+    expect([...parts].sort()).toEqual(parts);
+    expect(stagingPrefix("e", "r", 1)).not.toBe(stagingPrefix("e", "r", 2));
+  });
+});
