@@ -9,7 +9,9 @@ import {
 } from "../../functions/src/core/destination-sql.js";
 import type { TableRef } from "../../functions/src/core/identifiers.js";
 import { modelFields, type ModelName } from "../../functions/src/core/models.js";
+import { createRowEncoder } from "../../functions/src/core/rows.js";
 import { GoogleSqlAnalyzer, type CatalogTable } from "../local/zetasql/analyzer.js";
+import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 
 const project = "my-project";
 const dataset = "BatchExports";
@@ -115,5 +117,51 @@ describe("the analyzer rejects what BigQuery rejects", () => {
     const query = await analyzer.analyze(exampleQuerySql(events, ref("nope")), catalog(false));
     expect(query.ok).toBe(false);
     if (!query.ok) expect(query.message).toMatch(/not found/i);
+  });
+});
+
+// Not SQL we run, but the same analyzer is the best judge we have of what
+// BigQuery's JSON type accepts: a JSON literal is parsed by Google's JSON
+// parser at analysis time (syntax, surrogates, number overflow).
+describe("JSON column values of encoded rows pass Google's JSON parser", () => {
+  const tail = ',"person_version":null,"person_distinct_id_version":null}';
+  const head = '{"team_id":null,"distinct_id":null,"person_id":null,"properties":';
+
+  /** The `properties` value exactly as it appears in the NDJSON line. */
+  function fragment(source: string | null): string {
+    const line = createRowEncoder("persons", true).encode({ properties: source });
+    expect(line.startsWith(head) && line.endsWith(tail)).toBe(true);
+    return line.slice(head.length, line.length - tail.length);
+  }
+
+  /** A GoogleSQL string literal holding `text`. */
+  function stringLiteral(text: string): string {
+    return `'${text.replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  }
+
+  it.each(HOSTILE_PROPERTIES.filter((c) => c.source !== null).map((c) => [c.name, c] as const))(
+    "%s",
+    async (_name, c) => {
+      const json = fragment(c.source);
+      const result = await analyzer.analyze(`SELECT JSON ${stringLiteral(json)} AS j`, []);
+      expect(result, json.slice(0, 200)).toMatchObject({ ok: true });
+    },
+  );
+
+  it("the raw hostile texts themselves would not all pass (the check can fail)", async () => {
+    const rejected: string[] = [];
+    for (const c of HOSTILE_PROPERTIES) {
+      if (c.source === null || c.source.trim() === "") continue;
+      const raw = await analyzer.analyze(`SELECT JSON ${stringLiteral(c.source)} AS j`, []);
+      if (!raw.ok) rejected.push(c.name);
+    }
+    expect(rejected).toEqual(
+      expect.arrayContaining([
+        "truncated document",
+        "escaped unpaired high surrogate",
+        "float64 overflow",
+        "raw newline inside a string (invalid JSON)",
+      ]),
+    );
   });
 });
