@@ -1,0 +1,424 @@
+// The local BigQuery's query engine, used directly: ZetaSQL analysis, DuckDB
+// translation and execution against an in-memory catalog.
+import { describe, it, expect, beforeAll, afterAll } from "vitest";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import { modelFields } from "../../functions/src/core/models.js";
+import {
+  BigQueryEngineError,
+  type Cell,
+  type PrepareOptions,
+  type QueryEngine,
+  type QueryParameter,
+  type StatementResult,
+  type TableRef,
+} from "../local/bigquery/contracts.js";
+import { createQueryEngine } from "../local/bigquery/sql/engine.js";
+import { MemoryCatalog } from "../local/bigquery/sql/memory-catalog.js";
+
+const PROJECT = "test-project";
+let instance: DuckDBInstance;
+let connection: DuckDBConnection;
+let catalog: MemoryCatalog;
+let engine: QueryEngine;
+
+beforeAll(async () => {
+  instance = await DuckDBInstance.create(":memory:");
+  connection = await instance.connect();
+  catalog = new MemoryCatalog(connection);
+  engine = await createQueryEngine({ connection, catalog });
+  for (const d of ["BatchExports", "example", "ddl"]) await catalog.createDataset(PROJECT, d);
+});
+
+afterAll(async () => {
+  await engine?.close();
+  connection?.closeSync();
+  instance?.closeSync();
+});
+
+async function run(sql: string, options: Partial<PrepareOptions> = {}): Promise<StatementResult> {
+  const prepared = await engine.prepare(sql, { projectId: PROJECT, ...options });
+  return prepared.run();
+}
+
+async function select(sql: string, options: Partial<PrepareOptions> = {}): Promise<Cell[][]> {
+  const result = await run(sql, options);
+  if (result.statementType !== "SELECT") throw new Error(`expected SELECT, got ${result.statementType}`);
+  return result.rows;
+}
+
+async function affected(sql: string): Promise<number> {
+  const result = await run(sql);
+  if (!("numDmlAffectedRows" in result)) throw new Error(`expected DML, got ${result.statementType}`);
+  return result.numDmlAffectedRows;
+}
+
+async function rejection(sql: string, options: Partial<PrepareOptions> = {}): Promise<BigQueryEngineError> {
+  try {
+    await run(sql, options);
+  } catch (err) {
+    if (err instanceof BigQueryEngineError) return err;
+    throw err;
+  }
+  throw new Error(`expected ${sql} to fail`);
+}
+
+const ref = (datasetId: string, tableId: string): TableRef => ({ projectId: PROJECT, datasetId, tableId });
+
+async function createModelTable(model: "events" | "persons", useJson: boolean, r: TableRef) {
+  await catalog.createTable({ ref: r, fields: modelFields(model, useJson) });
+}
+
+/** The persons MERGE as the product runs it: the stage de-duplicated to the highest versions. */
+function personsMerge(final: string, stage: string): string {
+  return `
+    MERGE INTO \`${PROJECT}.BatchExports.${final}\` AS final
+    USING (
+      SELECT * FROM \`${PROJECT}.BatchExports.${stage}\`
+      WHERE true
+      QUALIFY ROW_NUMBER() OVER (
+        PARTITION BY team_id, distinct_id
+        ORDER BY person_version DESC, person_distinct_id_version DESC) = 1
+    ) AS stage
+    ON final.team_id = stage.team_id AND final.distinct_id = stage.distinct_id
+    WHEN MATCHED AND (stage.person_version > final.person_version
+                      OR stage.person_distinct_id_version > final.person_distinct_id_version) THEN
+      UPDATE SET person_id = stage.person_id, properties = stage.properties,
+                 person_version = stage.person_version,
+                 person_distinct_id_version = stage.person_distinct_id_version
+    WHEN NOT MATCHED BY TARGET THEN
+      INSERT (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
+      VALUES (stage.team_id, stage.distinct_id, stage.person_id, stage.properties,
+              stage.person_version, stage.person_distinct_id_version)`;
+}
+
+describe.each([
+  { variant: "STRING", useJson: false },
+  { variant: "JSON", useJson: true },
+])("persons MERGE with $variant properties", ({ variant, useJson }) => {
+  const final = `persons_${variant.toLowerCase()}`;
+  const stage = `persons_${variant.toLowerCase()}_stage`;
+  // A properties literal of the column's type.
+  const props = (name: string) => (useJson ? `JSON '{"name": "${name}"}'` : `'{"name": "${name}"}'`);
+
+  beforeAll(async () => {
+    await createModelTable("persons", useJson, ref("BatchExports", final));
+    await createModelTable("persons", useJson, ref("BatchExports", stage));
+    const existing = await affected(`
+      INSERT INTO BatchExports.${final} (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
+      VALUES (1, 'a', 'p-a', ${props("a0")}, 1, 1),
+             (1, 'b', 'p-b', ${props("b0")}, 3, 1),
+             (1, 'c', 'p-c', ${props("c0")}, 2, 2),
+             (1, 'd', 'p-d', ${props("d0")}, 5, 5)`);
+    expect(existing).toBe(4);
+    await affected(`
+      INSERT INTO BatchExports.${stage} (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
+      VALUES (1, 'a', 'p-a2', ${props("a2")}, 2, 1),
+             (1, 'a', 'p-a1', ${props("a1")}, 1, 1),
+             (1, 'b', 'p-b2', ${props("b2")}, 3, 2),
+             (1, 'c', 'p-c2', ${props("c2")}, 2, 2),
+             (1, 'd', 'p-d2', ${props("d2")}, 4, 4),
+             (1, 'e', 'p-e', ${props("e")}, 1, 1),
+             (2, 'a', 'p-2a', ${props("2a")}, 1, 1)`);
+  });
+
+  it("updates higher versions, ignores equal and lower ones, inserts new keys", async () => {
+    const prepared = await engine.prepare(personsMerge(final, stage), { projectId: PROJECT });
+    expect(prepared.statementType).toBe("MERGE");
+    expect(prepared.writes).toEqual([ref("BatchExports", final)]);
+    expect(prepared.reads).toContainEqual(ref("BatchExports", stage));
+    const result = await prepared.run();
+    // a (person_version) and b (person_distinct_id_version) updated, e and (2, a) inserted.
+    expect(result).toMatchObject({ statementType: "MERGE", numDmlAffectedRows: 4 });
+
+    const rows = await select(`
+      SELECT team_id, distinct_id, person_id, JSON_VALUE(properties, '$.name') AS name,
+             person_version, person_distinct_id_version
+      FROM BatchExports.${final} ORDER BY team_id, distinct_id`);
+    expect(rows).toEqual([
+      ["1", "a", "p-a2", "a2", "2", "1"],
+      ["1", "b", "p-b2", "b2", "3", "2"],
+      ["1", "c", "p-c", "c0", "2", "2"],
+      ["1", "d", "p-d", "d0", "5", "5"],
+      ["1", "e", "p-e", "e", "1", "1"],
+      ["2", "a", "p-2a", "2a", "1", "1"],
+    ]);
+  });
+
+  it("is a no-op when the same stage is merged again", async () => {
+    expect(await affected(personsMerge(final, stage))).toBe(0);
+  });
+
+  it("returns the properties column as JSON text", async () => {
+    const result = await run(`SELECT properties FROM BatchExports.${final} WHERE distinct_id = 'e'`);
+    expect(result).toMatchObject({
+      statementType: "SELECT",
+      schema: [{ name: "properties", type: useJson ? "JSON" : "STRING" }],
+    });
+    const [[text]] = (result as { rows: Cell[][] }).rows as [[string]];
+    expect(JSON.parse(text)).toEqual({ name: "e" });
+    if (useJson) expect(text).toBe('{"name":"e"}');
+  });
+});
+
+describe("events", () => {
+  beforeAll(async () => {
+    await createModelTable("events", true, ref("BatchExports", "events"));
+    await createModelTable("events", true, ref("BatchExports", "events_stage"));
+    await affected(`
+      INSERT INTO BatchExports.events (uuid, event, properties, distinct_id, team_id, timestamp)
+      VALUES ('u1', 'pageview', JSON '{"$browser": "Chrome", "n": 5, "o": {"a": 1}}', 'd1', 1, TIMESTAMP '2026-11-25 10:00:00.123456+00'),
+             ('u2', 'signup', JSON '{"$browser": "Firefox", "n": null}', 'd2', 1, TIMESTAMP '2026-11-25 11:30:00+00')`);
+    await affected(`
+      INSERT INTO BatchExports.events_stage (uuid, event, properties, distinct_id, team_id, timestamp)
+      VALUES ('u2', 'signup', JSON '{}', 'd2', 1, TIMESTAMP '2026-11-25 11:30:00+00'),
+             ('u3', 'pageview', JSON '{}', 'd3', 1, TIMESTAMP '2026-11-25 12:00:00+00'),
+             ('u4', 'pageview', NULL, 'd4', 2, TIMESTAMP '2026-11-26 00:00:00+00')`);
+  });
+
+  const insertOnlyMerge = `
+    MERGE INTO BatchExports.events AS final
+    USING BatchExports.events_stage AS stage
+    ON final.uuid = stage.uuid
+    WHEN NOT MATCHED THEN
+      INSERT (uuid, event, properties, elements, \`set\`, set_once, distinct_id, team_id, ip, site_url, timestamp, bq_ingested_timestamp)
+      VALUES (stage.uuid, stage.event, stage.properties, stage.elements, stage.\`set\`, stage.set_once, stage.distinct_id,
+              stage.team_id, stage.ip, stage.site_url, stage.timestamp, stage.bq_ingested_timestamp)`;
+
+  it("inserts only events whose uuid is new, once", async () => {
+    expect(await affected(insertOnlyMerge)).toBe(2);
+    expect(await affected(insertOnlyMerge)).toBe(0);
+    expect(await select("SELECT uuid FROM BatchExports.events ORDER BY uuid")).toEqual([
+      ["u1"],
+      ["u2"],
+      ["u3"],
+      ["u4"],
+    ]);
+  });
+
+  it("reads JSON columns with JSON_VALUE, JSON_QUERY and JSON_TYPE", async () => {
+    const rows = await select(`
+      SELECT JSON_VALUE(properties, '$."$browser"') AS browser, JSON_VALUE(properties, '$.n') AS n,
+             JSON_VALUE(properties, '$.o') AS o, JSON_QUERY(properties, '$.o') AS o_json,
+             JSON_TYPE(properties.n) AS n_type, JSON_EXTRACT_SCALAR(properties, "$['$browser']") AS legacy
+      FROM BatchExports.events WHERE uuid IN ('u1', 'u2') ORDER BY uuid`);
+    expect(rows).toEqual([
+      ["Chrome", "5", null, '{"a":1}', "number", "Chrome"],
+      ["Firefox", null, null, null, "null", "Firefox"],
+    ]);
+  });
+
+  it("binds STRING, INT64 and TIMESTAMP query parameters", async () => {
+    const params: QueryParameter[] = [
+      { name: "event", parameterType: { type: "STRING" }, parameterValue: { value: "pageview" } },
+      { name: "team", parameterType: { type: "INT64" }, parameterValue: { value: "1" } },
+      {
+        name: "since",
+        parameterType: { type: "TIMESTAMP" },
+        parameterValue: { value: "2026-11-25 10:00:00.123456 UTC" },
+      },
+    ];
+    const rows = await select(
+      "SELECT uuid, timestamp FROM BatchExports.events WHERE event = @event AND team_id = @team AND timestamp >= @since ORDER BY uuid",
+      { params },
+    );
+    expect(rows).toEqual([
+      ["u1", String(Date.UTC(2026, 10, 25, 10) * 1000 + 123456)],
+      ["u3", String(Date.UTC(2026, 10, 25, 12) * 1000)],
+    ]);
+  });
+
+  it("computes TIMESTAMP functions in UTC with microseconds", async () => {
+    const rows = await select(`
+      SELECT TIMESTAMP_TRUNC(timestamp, HOUR) AS hour, TIMESTAMP_SUB(timestamp, INTERVAL 2 HOUR) AS earlier,
+             FORMAT_TIMESTAMP('%F %T', timestamp) AS text, EXTRACT(DAYOFWEEK FROM timestamp) AS dow,
+             EXTRACT(MICROSECOND FROM timestamp) AS micros, DATE(timestamp) AS day,
+             TIMESTAMP_DIFF(timestamp, TIMESTAMP '2026-11-25 09:59:00+00', MINUTE) AS minutes
+      FROM BatchExports.events WHERE uuid = 'u1'`);
+    const t = Date.UTC(2026, 10, 25, 10);
+    expect(rows).toEqual([
+      [
+        String(t * 1000),
+        String((t - 2 * 3600_000) * 1000 + 123456),
+        "2026-11-25 10:00:00",
+        String(new Date(t).getUTCDay() + 1),
+        "123456",
+        "2026-11-25",
+        "1",
+      ],
+    ]);
+  });
+});
+
+describe("the seed's example query", () => {
+  beforeAll(async () => {
+    await createModelTable("events", false, ref("example", "events"));
+    await createModelTable("persons", false, ref("example", "persons"));
+    await affected(`
+      INSERT example.events (uuid, event, distinct_id, team_id)
+      VALUES ('e1', 'pageview', 'd1', 1), ('e2', 'pageview', 'd2', 1), ('e3', 'pageview', 'unknown', 1),
+             ('e4', 'signup', 'd1', 1), ('e5', 'pageview', 'd1', 2), ('e6', 'purchase', 'd3', 1),
+             ('e7', 'pageview', 'd1', 1)`);
+    await affected(`
+      INSERT example.persons (team_id, distinct_id, person_id, person_version, person_distinct_id_version)
+      VALUES (1, 'd1', 'p1', 1, 1), (1, 'd2', 'p2', 1, 1), (1, 'd3', 'p1', 1, 1)`);
+  });
+
+  it("counts persons per event, highest first", async () => {
+    const result = await run(
+      "SELECT event, COUNT(persons.person_id) AS unique_persons_count FROM example.events AS events LEFT JOIN example.persons AS persons ON events.distinct_id = persons.distinct_id AND events.team_id = persons.team_id WHERE persons.person_id IS NOT NULL GROUP BY event ORDER BY unique_persons_count DESC",
+    );
+    if (result.statementType !== "SELECT") throw new Error("not a SELECT");
+    expect(result.schema).toEqual([
+      { name: "event", type: "STRING", mode: "NULLABLE" },
+      { name: "unique_persons_count", type: "INT64", mode: "NULLABLE" },
+    ]);
+    // pageview: e1, e2, e7 (e3 has no person, e5 is another team's d1).
+    expect(result.rows[0]).toEqual(["pageview", "3"]);
+    // signup and purchase tie; their order is unspecified.
+    expect(result.rows.slice(1).sort()).toEqual([
+      ["purchase", "1"],
+      ["signup", "1"],
+    ]);
+  });
+
+  it("orders NULLs first ascending and last descending, as BigQuery does", async () => {
+    await affected("INSERT example.persons (team_id, distinct_id, person_id) VALUES (9, 'z', NULL)");
+    const asc = await select("SELECT person_id FROM example.persons ORDER BY person_id");
+    const desc = await select("SELECT person_id FROM example.persons ORDER BY person_id DESC");
+    expect(asc[0]).toEqual([null]);
+    expect(desc[desc.length - 1]).toEqual([null]);
+    await affected("DELETE example.persons WHERE team_id = 9");
+  });
+
+  it("names unnamed columns f0_, f1_ and divides integers into FLOAT64", async () => {
+    const result = await run(
+      "SELECT COUNT(*), event, 7 / 2 FROM example.events WHERE event = 'signup' GROUP BY event",
+    );
+    expect(result).toMatchObject({
+      schema: [
+        { name: "f0_", type: "INT64" },
+        { name: "event", type: "STRING" },
+        { name: "f1_", type: "FLOAT64" },
+      ],
+      rows: [["1", "signup", 3.5]],
+    });
+  });
+
+  it("resolves bare table names against the default dataset", async () => {
+    const rows = await select("SELECT COUNT(*) FROM persons", {
+      defaultDataset: { projectId: PROJECT, datasetId: "example" },
+    });
+    expect(rows).toEqual([["3"]]);
+  });
+});
+
+describe("queries BigQuery rejects", () => {
+  it("an unknown column is invalidQuery with BigQuery's position format", async () => {
+    const err = await rejection("SELECT nope FROM example.events");
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toBe("Unrecognized name: nope at [1:8]");
+  });
+
+  it("JSON compared with = is invalidQuery", async () => {
+    const err = await rejection("SELECT uuid FROM BatchExports.events WHERE properties = properties");
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toMatch(/^Equality is not defined for arguments of type JSON at \[1:\d+\]$/);
+  });
+
+  it("GROUP BY a FLOAT64 is invalidQuery", async () => {
+    const err = await rejection(
+      "SELECT CAST(team_id AS FLOAT64) AS f, COUNT(*) FROM example.events GROUP BY f",
+    );
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toContain("Grouping by expressions of type FLOAT64 is not allowed");
+  });
+
+  it("a parameter of the wrong type is invalidQuery", async () => {
+    const err = await rejection("SELECT uuid FROM example.events WHERE team_id = @team", {
+      params: [{ name: "team", parameterType: { type: "STRING" }, parameterValue: { value: "1" } }],
+    });
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toContain("No matching signature for operator = for argument types: INT64, STRING");
+  });
+
+  it("QUALIFY without WHERE, GROUP BY or HAVING is invalidQuery", async () => {
+    const err = await rejection(
+      "SELECT uuid FROM example.events QUALIFY ROW_NUMBER() OVER (ORDER BY uuid) = 1",
+    );
+    expect(err.reason).toBe("invalidQuery");
+  });
+
+  it("a missing table is notFound (404) with BigQuery's message", async () => {
+    const err = await rejection("SELECT * FROM example.missing");
+    expect([err.reason, err.httpStatus, err.message]).toEqual([
+      "notFound",
+      404,
+      `Not found: Table ${PROJECT}:example.missing was not found in location US`,
+    ]);
+    const noDataset = await rejection(`SELECT * FROM \`${PROJECT}.nodataset.t\``);
+    expect(noDataset.message).toBe(`Not found: Dataset ${PROJECT}:nodataset was not found in location US`);
+  });
+
+  it("a MERGE matching one target row with two source rows is invalidQuery", async () => {
+    const err = await rejection(`
+      MERGE example.persons T USING example.events S ON T.distinct_id = S.distinct_id AND T.team_id = S.team_id
+      WHEN MATCHED THEN UPDATE SET person_version = 9`);
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toBe("UPDATE/MERGE must match at most one source row for each target row");
+  });
+
+  it("a function outside the supported set is a clear error naming it", async () => {
+    const err = await rejection("SELECT SOUNDEX(event) FROM example.events");
+    expect(err.reason).toBe("invalidQuery");
+    expect(err.message).toBe("The local BigQuery cannot run the function SOUNDEX yet");
+  });
+});
+
+describe("DDL", () => {
+  it("creates a table with partitioning, clustering and options recorded", async () => {
+    const prepared = await engine.prepare(
+      `CREATE TABLE IF NOT EXISTS ddl.t (id INT64 NOT NULL, ts TIMESTAMP, name STRING(10) OPTIONS(description = "the name"))
+       PARTITION BY DATE(ts) CLUSTER BY id OPTIONS(description = 'a table', labels = [("team", "data")])`,
+      { projectId: PROJECT },
+    );
+    expect(prepared.creates).toEqual([ref("ddl", "t")]);
+    await prepared.run();
+    const meta = catalog.getTable(ref("ddl", "t"));
+    expect(meta).toMatchObject({
+      fields: [
+        { name: "id", type: "INT64", mode: "REQUIRED" },
+        { name: "ts", type: "TIMESTAMP", mode: "NULLABLE" },
+        { name: "name", type: "STRING", description: "the name" },
+      ],
+      timePartitioning: { type: "DAY", field: "ts" },
+      clustering: { fields: ["id"] },
+      description: "a table",
+      labels: { team: "data" },
+    });
+    // IF NOT EXISTS on an existing table is a no-op; without it, a 409.
+    await run("CREATE TABLE IF NOT EXISTS ddl.t (other STRING)");
+    expect(catalog.getTable(ref("ddl", "t"))?.fields).toHaveLength(3);
+    const dup = await rejection("CREATE TABLE ddl.t (other STRING)");
+    expect([dup.reason, dup.httpStatus]).toEqual(["duplicate", 409]);
+  });
+
+  it("creates a table from a query", async () => {
+    await run("CREATE TABLE ddl.counts AS SELECT event, COUNT(*) AS n FROM example.events GROUP BY event");
+    expect(catalog.getTable(ref("ddl", "counts"))?.fields.map((f) => [f.name, f.type])).toEqual([
+      ["event", "STRING"],
+      ["n", "INT64"],
+    ]);
+    expect(await select("SELECT n FROM ddl.counts WHERE event = 'pageview'")).toEqual([["5"]]);
+  });
+
+  it("drops tables; IF EXISTS tolerates a missing one", async () => {
+    await run("CREATE TABLE ddl.gone (x INT64)");
+    const prepared = await engine.prepare("DROP TABLE IF EXISTS ddl.gone", { projectId: PROJECT });
+    expect(prepared.drops).toEqual([ref("ddl", "gone")]);
+    await prepared.run();
+    expect(catalog.getTable(ref("ddl", "gone"))).toBeUndefined();
+    await run("DROP TABLE IF EXISTS ddl.gone");
+    const err = await rejection("DROP TABLE ddl.gone");
+    expect([err.reason, err.httpStatus]).toEqual(["notFound", 404]);
+  });
+});
