@@ -7,7 +7,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Session } from "chdb";
+import { Session, type ChdbQueryStream } from "chdb";
 import { posthogSchemaDdl } from "../local/clickhouse/posthog-schema.js";
 
 export interface ChdbPosthog {
@@ -18,13 +18,28 @@ export interface ChdbPosthog {
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
   /** The query's raw JSONEachRow text, as an HTTP client would receive it. */
   queryText(sql: string, params?: Record<string, unknown>): Promise<string>;
+  /** Streams the query's JSONEachRow output chunk by chunk (one stream at a time). */
+  stream(sql: string, params?: Record<string, unknown>): ChdbQueryStream;
   close(): void;
 }
 
 const TABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-export function openPosthogSession(database = "posthog"): ChdbPosthog {
-  const dir = mkdtempSync(join(tmpdir(), "bqx-chdb-"));
+export interface PosthogSessionOptions {
+  /** Database for PostHog's tables (default "posthog"). */
+  database?: string;
+  /**
+   * chdb data directory. Default: a fresh temp dir, removed on close. Pass the
+   * directory of a local ClickHouse server (test/local/clickhouse) to share
+   * its tables: chdb allows one data directory per process.
+   */
+  dir?: string;
+}
+
+export function openPosthogSession(opts: PosthogSessionOptions = {}): ChdbPosthog {
+  const database = opts.database ?? "posthog";
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), "bqx-chdb-"));
   const session = new Session(dir);
   for (const ddl of posthogSchemaDdl(database)) session.query(ddl);
 
@@ -45,6 +60,9 @@ export function openPosthogSession(database = "posthog"): ChdbPosthog {
       });
     },
     queryText,
+    stream(sql, params = {}) {
+      return session.queryStreamBind(sql, params, { format: "JSONEachRow" });
+    },
     async query<T>(sql: string, params: Record<string, unknown> = {}): Promise<T[]> {
       const text = await queryText(sql, params);
       return text
@@ -54,7 +72,7 @@ export function openPosthogSession(database = "posthog"): ChdbPosthog {
     },
     close() {
       session.close();
-      rmSync(dir, { recursive: true, force: true });
+      if (ownDir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -62,9 +80,9 @@ export function openPosthogSession(database = "posthog"): ChdbPosthog {
 /** Opens a session and inserts the given rows per table. */
 export async function openWithRows(
   tables: Record<string, readonly object[]>,
-  database = "posthog",
+  opts: PosthogSessionOptions = {},
 ): Promise<ChdbPosthog> {
-  const ch = openPosthogSession(database);
+  const ch = openPosthogSession(opts);
   for (const [table, rows] of Object.entries(tables)) await ch.insert(table, rows);
   return ch;
 }

@@ -1,6 +1,10 @@
 // The source queries run on the real ClickHouse engine (chdb) against
 // PostHog-schema tables holding the fixture rows, and must return exactly the
 // expected rows for each case.
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isExportError } from "../../functions/src/core/errors.js";
 import { modelFields } from "../../functions/src/core/models.js";
@@ -20,15 +24,23 @@ import {
   type EventRow,
 } from "../fixtures/posthog-fixtures.js";
 import { openWithRows, type ChdbPosthog } from "../helpers/chdb-session.js";
+import { startClickHouseServer, type ClickHouseServer } from "../local/clickhouse/server.js";
 
 type Row = Record<string, unknown>;
 
 let ch: ChdbPosthog;
+// chdb allows one data directory per process: the session and the local
+// ClickHouse HTTP server (used by the last group) share this one.
+let dir: string;
 
 beforeAll(async () => {
-  ch = await openWithRows(POSTHOG_FIXTURES);
+  dir = mkdtempSync(join(tmpdir(), "bqx-source-sql-"));
+  ch = await openWithRows(POSTHOG_FIXTURES, { dir });
 });
-afterAll(() => ch?.close());
+afterAll(() => {
+  ch?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
 
 function events(overrides: Partial<EventsQueryOptions> = {}): Promise<Row[]> {
   const q = eventsQuery({
@@ -310,5 +322,51 @@ describe("personsQuery", () => {
       },
     ]);
     expect(await persons(99)).toEqual([]);
+  });
+});
+
+describe("over ClickHouse's HTTP interface with @clickhouse/client", () => {
+  let server: ClickHouseServer;
+  beforeAll(async () => {
+    server = await startClickHouseServer({ dataDir: dir, user: "exporter", password: "pw" });
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("binds the same parameters as query_params and returns the same rows", async () => {
+    const client = createClient({ url: server.url, username: "exporter", password: "pw" });
+    try {
+      const queries = [
+        eventsQuery({
+          teamId: TEAM,
+          period: PERIOD,
+          exportedAt: EXPORTED_AT,
+          includeEvents: ["$pageview", "signed_up", "it's"],
+          excludeEvents: ["signed_up"],
+          selection: "ingested",
+          lookbackDays: 2,
+        }),
+        eventsQuery({
+          teamId: TEAM,
+          period: PERIOD,
+          exportedAt: EXPORTED_AT,
+          includeEvents: [],
+          excludeEvents: [],
+          selection: "backfill",
+        }),
+        personsQuery({ teamId: TEAM, period: PERIOD, exportedAt: EXPORTED_AT }),
+      ];
+      for (const q of queries) {
+        const result = await client.query({ query: q.sql, query_params: q.params, format: "JSONEachRow" });
+        const viaHttp = await result.json<Row>();
+        const direct = await ch.query(q.sql, q.params);
+        expect(viaHttp.length).toBeGreaterThan(0);
+        const key = (r: Row): string => JSON.stringify(r);
+        expect(viaHttp.map(key).sort()).toEqual(direct.map(key).sort());
+      }
+    } finally {
+      await client.close();
+    }
   });
 });
