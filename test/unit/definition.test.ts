@@ -349,7 +349,7 @@ describe("export definition: each invalid field names its path", () => {
         delete e.destination["tableId"];
       },
       "export.destination.tableId",
-      /string/,
+      /^required \(string\)$/,
     ],
   ];
   it.each(cases)("%s", (_name, patch, path, message) => {
@@ -454,6 +454,59 @@ describe("export definition: several problems at once", () => {
   });
 });
 
+describe("export definition: the explicit interval", () => {
+  const cases: [string, string, string, string, RegExp][] = [
+    [
+      "misaligned start",
+      "2026-11-25T10:30:00Z",
+      "2026-11-25T12:00:00Z",
+      "dataInterval.start",
+      /use 2026-11-25T10:00:00\.000Z or 2026-11-25T11:00:00\.000Z/,
+    ],
+    [
+      "misaligned end",
+      "2026-11-25T10:00:00Z",
+      "2026-11-25T11:59:00Z",
+      "dataInterval.end",
+      /not on a hour boundary/,
+    ],
+    [
+      "start after end",
+      "2026-11-25T12:00:00Z",
+      "2026-11-25T10:00:00Z",
+      "dataInterval.start",
+      /must be before/,
+    ],
+    ["no zone", "2026-11-25T10:00:00", "2026-11-25T11:00:00Z", "dataInterval.start", /time zone/],
+    ["not a timestamp", "2026-11-25T10:00:00Z", "tomorrow", "dataInterval.end", /ISO 8601/],
+  ];
+  it.each(cases)("%s", (_name, start, end, path, message) => {
+    const issues = issuesOf({ export: validExport(), dataInterval: { start, end } });
+    expect(issues.map((i) => i.path)).toEqual([path]);
+    expect(issues[0]?.message).toMatch(message);
+  });
+
+  it("is reported together with problems elsewhere", () => {
+    const body = withExport((e) => {
+      e.destination["datasetId"] = "my-dataset";
+    }) as Record<string, unknown>;
+    body["dataInterval"] = { start: "2026-11-25T10:30:00Z", end: "2026-11-25T12:00:00Z" };
+    expect(
+      issuesOf(body)
+        .map((i) => i.path)
+        .sort(),
+    ).toEqual(["dataInterval.start", "export.destination.datasetId"]);
+  });
+
+  it("uses the export's own interval: a day export needs midnight boundaries", () => {
+    const body = withExport((e) => {
+      e["interval"] = "day";
+    }) as Record<string, unknown>;
+    body["dataInterval"] = { start: "2026-11-25T00:00:00Z", end: "2026-11-25T12:00:00Z" };
+    expect(issuesOf(body)[0]?.message).toMatch(/not on a day boundary/);
+  });
+});
+
 describe("requestedPeriod", () => {
   it("returns the explicit period as Dates", () => {
     const req = parseExportRunRequest({
@@ -468,11 +521,12 @@ describe("requestedPeriod", () => {
   it("is undefined for a scheduled run", () => {
     expect(requestedPeriod(parseExportRunRequest({ export: validExport() }))).toBeUndefined();
   });
-  it("rejects a misaligned interval with INVALID_INTERVAL", () => {
-    const req = parseExportRunRequest({
-      export: validExport(),
+  it("still checks a request built without the parser (INVALID_INTERVAL)", () => {
+    const req = parseExportRunRequest({ export: validExport() });
+    const unchecked = {
+      ...req,
       dataInterval: { start: "2026-11-25T10:30:00Z", end: "2026-11-25T12:00:00Z" },
-    });
-    expect(() => requestedPeriod(req)).toThrow(/not on a hour boundary/);
+    };
+    expect(() => requestedPeriod(unchecked)).toThrow(/not on a hour boundary/);
   });
 });

@@ -2,11 +2,11 @@
 // the types inferred from them. One parse reports every problem, each with its
 // dotted path, so a Scheduler body or CLI call can be fixed in one go.
 import { z } from "zod";
-import { ExportError } from "./errors.js";
+import { ExportError, isExportError } from "./errors.js";
 import { identifierProblem, type IdentifierKind } from "./identifiers.js";
 import { MODELS } from "./models.js";
 import { EXPORT_ID_PATTERN } from "./names.js";
-import { checkRange, INTERVALS, type Period } from "./periods.js";
+import { checkRange, INTERVALS, type Interval, type Period } from "./periods.js";
 
 // BigQuery locations: the multi-regions US and EU (any case, as BigQuery
 // accepts them), or a region such as "europe-west2" or "northamerica-northeast1".
@@ -95,6 +95,7 @@ export const exportDefinitionSchema = z
   })
   .superRefine(
     (value, ctx) => {
+      if (typeof value !== "object" || value === null) return;
       const v = value as LooseExport;
       if (v.deduplicate === true && v.model === "persons") {
         ctx.addIssue({
@@ -141,11 +142,37 @@ const isoWithZone = z.iso.datetime({
   message: "must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T10:00:00Z",
 });
 
-export const exportRunRequestSchema = z.strictObject({
-  export: exportDefinitionSchema,
-  dataInterval: z.strictObject({ start: isoWithZone, end: isoWithZone }).optional(),
-  force: z.boolean().optional(),
-});
+export const exportRunRequestSchema = z
+  .strictObject({
+    export: exportDefinitionSchema,
+    dataInterval: z.strictObject({ start: isoWithZone, end: isoWithZone }).optional(),
+    force: z.boolean().optional(),
+  })
+  .superRefine(
+    (value, ctx) => {
+      // The interval's order and alignment, reported with the other problems
+      // when both timestamps and the export's interval are readable.
+      if (typeof value !== "object" || value === null) return;
+      const loose = value as {
+        export?: { interval?: unknown };
+        dataInterval?: { start?: unknown; end?: unknown };
+      };
+      const interval = loose.export?.interval;
+      const { start, end } = loose.dataInterval ?? {};
+      if (typeof start !== "string" || typeof end !== "string") return;
+      if (!(INTERVALS as readonly unknown[]).includes(interval)) return;
+      if (!isoWithZone.safeParse(start).success || !isoWithZone.safeParse(end).success) return;
+      try {
+        checkRange(new Date(start), new Date(end), interval as Interval);
+      } catch (err) {
+        if (!isExportError(err)) throw err;
+        const field = err.details?.["field"];
+        const path = field === "dataInterval.end" ? ["dataInterval", "end"] : ["dataInterval", "start"];
+        ctx.addIssue({ code: "custom", path, message: err.message.replace(/^dataInterval\.\w+ /, "") });
+      }
+    },
+    { when: () => true },
+  );
 
 export type ExportRunRequest = z.infer<typeof exportRunRequestSchema>;
 export type ExportRunRequestInput = z.input<typeof exportRunRequestSchema>;
@@ -171,6 +198,8 @@ export function requestIssues(error: z.ZodError): RequestIssue[] {
       for (const key of issue.keys) {
         out.push({ path: dotted([...issue.path, key]), message: "unknown field" });
       }
+    } else if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
+      out.push({ path: dotted(issue.path), message: `required (${issue.expected})` });
     } else {
       out.push({ path: dotted(issue.path), message: issue.message });
     }
