@@ -2,6 +2,12 @@
 // translation and execution against an in-memory catalog.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
+import {
+  dropTableSql,
+  eventsInsertMergeSql,
+  exampleQuerySql,
+  personsMergeSql,
+} from "../../functions/src/core/destination-sql.js";
 import { modelFields } from "../../functions/src/core/models.js";
 import {
   BigQueryEngineError,
@@ -309,6 +315,84 @@ describe("the seed's example query", () => {
       defaultDataset: { projectId: PROJECT, datasetId: "example" },
     });
     expect(rows).toEqual([["3"]]);
+  });
+});
+
+describe("the product's destination SQL (functions/src/core/destination-sql.ts)", () => {
+  describe.each([false, true])("with useJsonType=%s", (useJson) => {
+    const suffix = useJson ? "json" : "string";
+    const final = ref("BatchExports", `product_persons_${suffix}`);
+    const stage = ref("BatchExports", `product_persons_${suffix}_stage`);
+    const events = ref("BatchExports", `product_events_${suffix}`);
+    const eventsStage = ref("BatchExports", `product_events_${suffix}_stage`);
+    const props = (v: string) => (useJson ? `JSON '${v}'` : `'${v}'`);
+
+    beforeAll(async () => {
+      for (const [model, r] of [
+        ["persons", final],
+        ["persons", stage],
+        ["events", events],
+        ["events", eventsStage],
+      ] as const) {
+        await createModelTable(model, useJson, r);
+      }
+      await affected(`INSERT \`${PROJECT}.BatchExports.${final.tableId}\`
+        (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
+        VALUES (1, 'x', 'p1', ${props('{"v":1}')}, 4, 1), (1, 'y', 'p2', ${props('{"v":1}')}, 1, 1)`);
+      // x moves to person p3 (mapping version 2, lower person_version): the mapping wins.
+      // y has two stage rows; the higher person_version wins. z is new.
+      await affected(`INSERT \`${PROJECT}.BatchExports.${stage.tableId}\`
+        (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
+        VALUES (1, 'x', 'p3', ${props('{"v":2}')}, 1, 2), (1, 'x', 'p1', ${props('{"v":3}')}, 5, 1),
+               (1, 'y', 'p2', ${props('{"v":2}')}, 2, 1), (1, 'y', 'p2', ${props('{"v":3}')}, 3, 1),
+               (1, 'z', 'p4', ${props('{"v":1}')}, 1, 1)`);
+      await affected(`INSERT \`${PROJECT}.BatchExports.${events.tableId}\` (uuid, event, team_id, distinct_id, timestamp)
+        VALUES ('u1', 'a', 1, 'x', TIMESTAMP '2026-11-25 10:00:00+00')`);
+      await affected(`INSERT \`${PROJECT}.BatchExports.${eventsStage.tableId}\`
+        (uuid, event, team_id, distinct_id, timestamp, bq_ingested_timestamp)
+        VALUES ('u1', 'a', 1, 'x', TIMESTAMP '2026-11-25 10:00:00+00', TIMESTAMP '2026-11-25 10:05:00+00'),
+               ('u2', 'b', 1, 'z', TIMESTAMP '2026-11-25 10:30:00+00', TIMESTAMP '2026-11-25 10:05:00+00'),
+               ('u2', 'b', 1, 'z', TIMESTAMP '2026-11-25 10:30:00+00', TIMESTAMP '2026-11-25 10:06:00+00')`);
+    });
+
+    it("personsMergeSql keeps the latest mapping and version per key", async () => {
+      expect(await affected(personsMergeSql(final, stage, useJson))).toBe(3);
+      expect(
+        await select(`SELECT distinct_id, person_id, JSON_VALUE(properties, '$.v'), person_version, person_distinct_id_version
+          FROM \`${PROJECT}.BatchExports.${final.tableId}\` ORDER BY distinct_id`),
+      ).toEqual([
+        ["x", "p3", "2", "1", "2"],
+        ["y", "p2", "3", "3", "1"],
+        ["z", "p4", "1", "1", "1"],
+      ]);
+      expect(await affected(personsMergeSql(final, stage, useJson))).toBe(0);
+    });
+
+    it("eventsInsertMergeSql inserts each new uuid once, with and without partition bounds", async () => {
+      const bounds = { min: new Date("2026-11-25T10:00:00Z"), max: new Date("2026-11-25T10:30:00Z") };
+      expect(await affected(eventsInsertMergeSql(events, eventsStage, bounds))).toBe(1);
+      expect(await affected(eventsInsertMergeSql(events, eventsStage))).toBe(0);
+      expect(
+        await select(`SELECT uuid, event FROM \`${PROJECT}.BatchExports.${events.tableId}\` ORDER BY uuid`),
+      ).toEqual([
+        ["u1", "a"],
+        ["u2", "b"],
+      ]);
+    });
+
+    it("exampleQuerySql runs and dropTableSql drops the stage tables", async () => {
+      // One person each; the two counts tie, so their order is unspecified.
+      expect((await select(exampleQuerySql(events, final))).sort()).toEqual([
+        ["a", "1"],
+        ["b", "1"],
+      ]);
+      for (const r of [stage, eventsStage]) {
+        const prepared = await engine.prepare(dropTableSql(r), { projectId: PROJECT });
+        expect(prepared.drops).toEqual([r]);
+        await prepared.run();
+        expect(catalog.getTable(r)).toBeUndefined();
+      }
+    });
   });
 });
 
