@@ -10,6 +10,7 @@ import {
 import type { TableRef } from "../../functions/src/core/identifiers.js";
 import { modelFields, type ModelName } from "../../functions/src/core/models.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
+import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { GoogleSqlAnalyzer, type CatalogTable } from "../local/zetasql/analyzer.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 
@@ -163,5 +164,90 @@ describe("JSON column values of encoded rows pass Google's JSON parser", () => {
         "raw newline inside a string (invalid JSON)",
       ]),
     );
+  });
+});
+
+// ZetaSQL says the statements are valid GoogleSQL; this says they do what the
+// seed's FAQ describes, by running them on DuckDB (a real engine with MERGE
+// and QUALIFY) after the only translation needed: quoted paths to table names.
+describe("what the MERGE statements do (run on DuckDB)", () => {
+  let db: DuckDBInstance;
+  let conn: DuckDBConnection;
+  beforeAll(async () => {
+    db = await DuckDBInstance.create(":memory:");
+    conn = await db.connect();
+  });
+  afterAll(() => {
+    conn?.closeSync();
+    db?.closeSync();
+  });
+
+  function toDuckDb(sql: string): string {
+    return sql.replace(/`[a-z0-9-]+\.BatchExports\.([A-Za-z0-9_]+)`/g, "$1").replaceAll("`", '"');
+  }
+  async function rows(sqlText: string): Promise<Record<string, unknown>[]> {
+    return (await conn.runAndReadAll(sqlText)).getRowObjectsJson() as Record<string, unknown>[];
+  }
+
+  it("persons: highest versions win, either version higher updates, new keys insert", async () => {
+    const cols =
+      "team_id BIGINT, distinct_id VARCHAR, person_id VARCHAR, properties VARCHAR, person_version BIGINT, person_distinct_id_version BIGINT";
+    await conn.run(`CREATE OR REPLACE TABLE persons (${cols})`);
+    await conn.run(`CREATE OR REPLACE TABLE ${personsStage.tableId} (${cols})`);
+    await conn.run(`INSERT INTO persons VALUES
+      (1, 'older', 'p1', 'kept', 5, 1),
+      (1, 'newer', 'p2', 'old', 1, 1),
+      (1, 'moved', 'p4', 'old', 5, 1),
+      (1, 'same', 'p7', 'kept', 3, 3),
+      (2, 'older', 'p8', 'other team', 1, 1)`);
+    await conn.run(`INSERT INTO ${personsStage.tableId} VALUES
+      (1, 'older', 'p1', 'stale', 4, 1),
+      (1, 'newer', 'p2', 'v2', 2, 1),
+      (1, 'newer', 'p2', 'v3', 3, 1),
+      (1, 'moved', 'p9', 'new person', 1, 2),
+      (1, 'same', 'p7', 'replayed', 3, 3),
+      (1, 'fresh', 'p5', 'high person version', 9, 1),
+      (1, 'fresh', 'p6', 'high mapping version', 1, 2)`);
+    await conn.run(toDuckDb(personsMergeSql(persons, personsStage, false)));
+    const result = await rows(
+      "SELECT team_id, distinct_id, person_id, properties FROM persons ORDER BY team_id, distinct_id",
+    );
+    expect(result).toEqual([
+      { team_id: "1", distinct_id: "fresh", person_id: "p6", properties: "high mapping version" },
+      { team_id: "1", distinct_id: "moved", person_id: "p9", properties: "new person" },
+      { team_id: "1", distinct_id: "newer", person_id: "p2", properties: "v3" },
+      { team_id: "1", distinct_id: "older", person_id: "p1", properties: "kept" },
+      { team_id: "1", distinct_id: "same", person_id: "p7", properties: "kept" },
+      { team_id: "2", distinct_id: "older", person_id: "p8", properties: "other team" },
+    ]);
+  });
+
+  it.each([
+    ["without pruning", undefined],
+    [
+      "with timestamp bounds",
+      { min: new Date("2026-11-25T09:00:00Z"), max: new Date("2026-11-25T10:30:00Z") },
+    ],
+  ])("events (%s): each uuid once, existing ones untouched", async (_name, bounds) => {
+    const cols = modelFields("events", false)
+      .map(
+        (f) =>
+          `"${f.name}" ${f.type === "INT64" ? "BIGINT" : f.type === "TIMESTAMP" ? "TIMESTAMPTZ" : "VARCHAR"}`,
+      )
+      .join(", ");
+    await conn.run(`CREATE OR REPLACE TABLE events (${cols})`);
+    await conn.run(`CREATE OR REPLACE TABLE ${eventsStage.tableId} (${cols})`);
+    const row = (uuid: string, event: string) =>
+      `('${uuid}', '${event}', '{}', '', NULL, NULL, 'd', 1, NULL, '', TIMESTAMPTZ '2026-11-25 10:00:00+00', TIMESTAMPTZ '2026-11-25 11:00:00+00')`;
+    await conn.run(`INSERT INTO events VALUES ${row("u1", "first load")}`);
+    await conn.run(
+      `INSERT INTO ${eventsStage.tableId} VALUES ${row("u1", "retried")}, ${row("u2", "new")}, ${row("u2", "new")}, ${row("u3", "new")}`,
+    );
+    await conn.run(toDuckDb(eventsInsertMergeSql(events, eventsStage, bounds)));
+    expect(await rows("SELECT uuid, event FROM events ORDER BY uuid")).toEqual([
+      { uuid: "u1", event: "first load" },
+      { uuid: "u2", event: "new" },
+      { uuid: "u3", event: "new" },
+    ]);
   });
 });

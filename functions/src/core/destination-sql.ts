@@ -45,7 +45,7 @@ export function personsMergeSql(final: TableRef, stage: TableRef, _useJsonType: 
     .filter((c) => !(PERSONS_KEY as readonly string[]).includes(c))
     .map((c) => `${col(c)} = stage.${col(c)}`);
   return [
-    `MERGE ${quoteTable(final)} AS final`,
+    `MERGE INTO ${quoteTable(final)} AS final`,
     "USING (",
     "  SELECT *",
     `  FROM ${quoteTable(stage)}`,
@@ -92,7 +92,7 @@ export function eventsInsertMergeSql(final: TableRef, stage: TableRef, bounds?: 
       ]
     : [];
   return [
-    `MERGE ${quoteTable(final)} AS final`,
+    `MERGE INTO ${quoteTable(final)} AS final`,
     "USING (",
     "  SELECT *",
     `  FROM ${quoteTable(stage)}`,
