@@ -186,7 +186,7 @@ describe("what the MERGE statements do (run on DuckDB)", () => {
     return sql.replace(/`[a-z0-9-]+\.BatchExports\.([A-Za-z0-9_]+)`/g, "$1").replaceAll("`", '"');
   }
   async function rows(sqlText: string): Promise<Record<string, unknown>[]> {
-    return (await conn.runAndReadAll(sqlText)).getRowObjectsJson() as Record<string, unknown>[];
+    return (await conn.runAndReadAll(sqlText)).getRowObjectsJson();
   }
 
   it("persons: highest versions win, either version higher updates, new keys insert", async () => {
