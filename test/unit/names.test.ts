@@ -123,6 +123,11 @@ describe("stage tables", () => {
     },
   );
 
+  it("tables whose IDs differ only by dash or underscore get different stage tables", () => {
+    expect(stageTableId("my-events", hour, 1)).not.toBe(stageTableId("my_events", hour, 1));
+    expect(stageTableId("events", hour, 1)).toBe("events_bqx_stage_20261125t100000z_20261125t110000z_a1");
+  });
+
   it("refuses a table ID too long to derive a stage name from", () => {
     expect(() => stageTableId("t".repeat(1000), hour, 1)).toThrow(/too long/);
   });

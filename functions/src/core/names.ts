@@ -52,7 +52,9 @@ export function dropJobId(run: string, attempt: number): string {
 
 /** Unique per (table, period, attempt), in the destination dataset. */
 export function stageTableId(tableId: string, period: Period, attempt: number): string {
-  const id = `${tableId}_bqx_stage_${periodSlug(period)}_a${attempt}`.replace(/-/g, "_");
+  // Only the slug's hyphens are replaced: the table ID is kept as it is, so
+  // "my-events" and "my_events" in one dataset get different stage tables.
+  const id = `${tableId}_bqx_stage_${periodSlug(period).replace(/-/g, "_")}_a${attempt}`;
   if (Buffer.byteLength(id, "utf8") > 1024) {
     throw new ExportError(
       "INVALID_REQUEST",
