@@ -7,7 +7,13 @@ import { join } from "node:path";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { gunzipSync } from "node:zlib";
-import { CRC32C, Storage, type Bucket } from "@google-cloud/storage";
+import {
+  CRC32C,
+  Storage,
+  type Bucket,
+  type GetFilesOptions,
+  type GetFilesResponse,
+} from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
 
@@ -245,10 +251,10 @@ describe("listing", () => {
   it("pages with maxResults and pageToken, items and prefixes counted together", async () => {
     const seen: string[] = [];
     const prefixes: string[] = [];
-    let query: object | null = { prefix: "ls/", delimiter: "/", maxResults: 2, autoPaginate: false };
+    let query: GetFilesOptions | null = { prefix: "ls/", delimiter: "/", maxResults: 2, autoPaginate: false };
     let pages = 0;
     while (query) {
-      const [files, next, resp] = await bucket.getFiles(query);
+      const [files, next, resp]: GetFilesResponse = await bucket.getFiles(query);
       const p = (resp as { prefixes?: string[] }).prefixes ?? [];
       expect(files.length + p.length).toBeLessThanOrEqual(2);
       seen.push(...files.map((f) => f.name));
@@ -261,9 +267,9 @@ describe("listing", () => {
     expect(pages).toBe(2);
 
     const all: string[] = [];
-    let q2: object | null = { prefix: "ls/", maxResults: 3, autoPaginate: false };
+    let q2: GetFilesOptions | null = { prefix: "ls/", maxResults: 3, autoPaginate: false };
     while (q2) {
-      const [files, next] = await bucket.getFiles(q2);
+      const [files, next]: GetFilesResponse = await bucket.getFiles(q2);
       all.push(...files.map((f) => f.name));
       q2 = next;
     }
