@@ -208,6 +208,41 @@ describe("eventsQuery parameters", () => {
     expect(all.map((r) => r.event).sort()).toEqual(names.slice(2).sort());
   });
 
+  it("maps empty and null source values as documented, and breaks duplicate ties by _offset", async () => {
+    const team = 4;
+    const at = "2026-11-25T10:30:00Z";
+    const base = {
+      ...(EVENT_ROWS[0] as EventRow),
+      team_id: team,
+      inserted_at: dt64(at),
+      _timestamp: unixSeconds(at),
+    };
+    const id = (n: number): string => `01937a00-0000-7000-8000-0000000004${String(n).padStart(2, "0")}`;
+    await ch.insert("events", [
+      { ...base, uuid: id(1), properties: "", elements_chain: "" },
+      {
+        ...base,
+        uuid: id(2),
+        properties: '{"$set":null,"$set_once":{},"$ip":""}',
+        elements_chain: 'a:text="x"',
+      },
+      // Same uuid, same inserted_at: the higher Kafka offset wins.
+      { ...base, uuid: id(3), properties: '{"copy":"low"}', _offset: 7 },
+      { ...base, uuid: id(3), properties: '{"copy":"high"}', _offset: 9 },
+    ]);
+    const rows = await events({ teamId: team });
+    const get = (n: number): Row | undefined => rows.find((r) => r.uuid === id(n));
+    expect(rows).toHaveLength(3);
+    expect(get(1)).toMatchObject({ properties: null, set: null, set_once: null, ip: null, elements: '""' });
+    expect(get(2)).toMatchObject({
+      set: null,
+      set_once: "{}",
+      ip: null,
+      elements: JSON.stringify('a:text="x"'),
+    });
+    expect(get(3)?.properties).toBe('{"copy":"high"}');
+  });
+
   it("refuses a database name that is not a plain identifier, and bad periods", () => {
     const base = {
       teamId: TEAM,
