@@ -396,6 +396,112 @@ describe("the product's destination SQL (functions/src/core/destination-sql.ts)"
   });
 });
 
+describe("GoogleSQL expressions as BigQuery evaluates them", () => {
+  const utc = (iso: string) => String(Date.parse(iso) * 1000);
+  // 2026-11-25 is a Wednesday: its WEEK (Sunday-based) starts on the 22nd, its ISOWEEK on the 23rd.
+  const cases: [string, Cell][] = [
+    ["SUBSTR('abcdef', 0, 2)", "ab"],
+    ["SUBSTR('abc', -5, 2)", "ab"],
+    ["SUBSTR('abcdef', -2)", "ef"],
+    ["SUBSTR('abcdef', 2, 3)", "bcd"],
+    ["CONCAT('a', 'b', 'c')", "abc"],
+    ["CONCAT('a', NULL)", null],
+    ["GREATEST(1, NULL)", null],
+    ["LEAST(3, 1, 2)", "1"],
+    ["IF(1 < 2, 'y', 'n')", "y"],
+    ["IFNULL(NULL, 'z')", "z"],
+    ["COALESCE(NULL, NULL, 3)", "3"],
+    ["NULLIF(1, 1)", null],
+    ["CASE WHEN 1 = 2 THEN 'a' ELSE 'b' END", "b"],
+    ["SAFE_DIVIDE(1, 0)", null],
+    ["SAFE_DIVIDE(3, 2)", 1.5],
+    ["DIV(-7, 2)", "-3"],
+    ["MOD(-7, 2)", "-1"],
+    ["7 / 2", 3.5],
+    ["1.5 * 2", 3],
+    ["ROUND(2.5)", 3],
+    ["ROUND(-2.5)", -3],
+    ["ROUND(1.234, 2)", 1.23],
+    ["0x10", "16"],
+    ["CAST('12' AS INT64)", "12"],
+    ["SAFE_CAST('x' AS INT64)", null],
+    ["CAST(2.5 AS INT64)", "3"],
+    ["CAST(-2.5 AS INT64)", "-3"],
+    ["SAFE_CAST(3.5 AS INT64)", "4"],
+    ["CAST(CAST(2.5 AS NUMERIC) AS INT64)", "3"],
+    ["CAST(TIMESTAMP '2026-01-02 03:04:05.123456+00' AS STRING)", "2026-01-02 03:04:05.123456+00"],
+    ["LOWER('ÀB')", "àb"],
+    ["UPPER('ab')", "AB"],
+    ["LENGTH('héllo')", "5"],
+    ["STARTS_WITH('hello', 'he')", true],
+    ["ENDS_WITH('hello', 'lo')", true],
+    ["REGEXP_CONTAINS('foo123', r'\\d+')", true],
+    ["REGEXP_CONTAINS('foo', r'^o')", false],
+    ["'it\\'s'", "it's"],
+    ['"double"', "double"],
+    ["'''two\nlines'''", "two\nlines"],
+    ["'\\u00e9\\n'", "é\n"],
+    ["STRPOS('hello', 'l')", "3"],
+    ["REPLACE('aaa', 'a', 'b')", "bbb"],
+    ["TRIM('  x  ')", "x"],
+    ["'a' < 'B'", false],
+    ["TO_JSON_STRING('a\"b')", '"a\\"b"'],
+    ["TO_JSON_STRING(1)", "1"],
+    ["JSON_TYPE(PARSE_JSON('[1]'))", "array"],
+    ["JSON_VALUE('{\"a\": \"x\"}', '$.a')", "x"],
+    ["JSON_QUERY('{\"a\": {\"b\": 1}}', '$.a')", '{"b":1}'],
+    ["PARSE_JSON('{ \"a\" : 1 }')", '{"a":1}'],
+    ["TIMESTAMP_ADD(TIMESTAMP '2026-01-01 00:00:00+00', INTERVAL 90 MINUTE)", utc("2026-01-01T01:30:00Z")],
+    [
+      "TIMESTAMP_SUB(TIMESTAMP '2026-01-01 00:00:00+00', INTERVAL 1 MICROSECOND)",
+      String(Date.parse("2026-01-01T00:00:00Z") * 1000 - 1),
+    ],
+    ["DATE_ADD(DATE '2026-01-31', INTERVAL 1 MONTH)", "2026-02-28"],
+    ["DATE_SUB(DATE '2026-03-01', INTERVAL 1 DAY)", "2026-02-28"],
+    ["DATE_TRUNC(DATE '2026-11-25', MONTH)", "2026-11-01"],
+    ["TIMESTAMP_TRUNC(TIMESTAMP '2026-11-25 10:00:00+00', WEEK)", utc("2026-11-22T00:00:00Z")],
+    ["TIMESTAMP_TRUNC(TIMESTAMP '2026-11-25 10:00:00+00', ISOWEEK)", utc("2026-11-23T00:00:00Z")],
+    ["TIMESTAMP_TRUNC(TIMESTAMP '2026-11-25 10:45:00+00', DAY)", utc("2026-11-25T00:00:00Z")],
+    ["FORMAT_DATE('%Y/%m/%d', DATE '2026-11-25')", "2026/11/25"],
+    ["EXTRACT(YEAR FROM DATE '2026-11-25')", "2026"],
+    ["EXTRACT(DAYOFWEEK FROM DATE '2026-11-22')", "1"],
+    ["UNIX_MICROS(TIMESTAMP '1970-01-01 00:00:01+00')", "1000000"],
+    ["UNIX_SECONDS(TIMESTAMP '1969-12-31 23:59:59.5+00')", "-1"],
+    ["TIMESTAMP_MICROS(1)", "1"],
+    ["TIMESTAMP_SECONDS(2)", "2000000"],
+    ["TIMESTAMP_DIFF(TIMESTAMP '2026-01-01 00:00:00+00', TIMESTAMP '2026-01-01 01:30:00+00', HOUR)", "-1"],
+    ["DATE_DIFF(DATE '2026-03-01', DATE '2026-02-01', DAY)", "28"],
+    ["DATE(2026, 11, 25)", "2026-11-25"],
+    ["TIMESTAMP('2026-11-25 10:00:00')", utc("2026-11-25T10:00:00Z")],
+    ["CURRENT_TIMESTAMP() IS NOT NULL AND CURRENT_DATE IS NOT NULL", true],
+    ["1 IS NOT DISTINCT FROM 1", true],
+    ["'x' IN ('x', 'y') /* a comment */", true],
+  ];
+
+  it.each(cases)("SELECT %s", async (expr, expected) => {
+    const rows = await select(`SELECT ${expr} AS v -- trailing comment`);
+    expect(rows).toEqual([[expected]]);
+  });
+
+  it("runs WITH, SELECT * EXCEPT, COUNT(DISTINCT), window functions and LIMIT", async () => {
+    const rows = await select(`
+      WITH per_event AS (
+        SELECT event, distinct_id, team_id FROM example.events WHERE team_id = 1
+      )
+      SELECT * EXCEPT (team_id), COUNT(DISTINCT distinct_id) OVER (PARTITION BY event) AS people,
+             RANK() OVER (ORDER BY event) AS r
+      FROM per_event
+      WHERE event != 'purchase'
+      ORDER BY event, distinct_id
+      LIMIT 3`);
+    expect(rows).toEqual([
+      ["pageview", "d1", "3", "1"],
+      ["pageview", "d1", "3", "1"],
+      ["pageview", "d2", "3", "1"],
+    ]);
+  });
+});
+
 describe("queries BigQuery rejects", () => {
   it("an unknown column is invalidQuery with BigQuery's position format", async () => {
     const err = await rejection("SELECT nope FROM example.events");

@@ -275,7 +275,13 @@ const cast =
     if (as < 0) throw new BigQueryEngineError("invalidQuery", `${call.name} needs AS <type>`);
     const typeTokens = call.tokens.slice(as + 1, e);
     if (typeTokens.some((t) => isWord(t, "FORMAT"))) throw unsupported(`${call.name} ... FORMAT`);
-    return `${duck}(${call.sql([s, as])} AS ${duckType(typeTokens)})`;
+    const value = call.sql([s, as]);
+    const target = duckType(typeTokens);
+    if (target === "BIGINT") {
+      // BigQuery rounds FLOAT64 half away from zero; DuckDB's cast rounds half to even.
+      return `(CASE typeof(${value}) WHEN 'DOUBLE' THEN ${duck}(round(TRY_CAST(${value} AS DOUBLE)) AS BIGINT) ELSE ${duck}(${value} AS BIGINT) END)`;
+    }
+    return `${duck}(${value} AS ${target})`;
   };
 
 /** NULL if any argument is NULL, as BigQuery's GREATEST/LEAST (DuckDB's skip NULLs). */
