@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClickHouseError, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { generateSampleData, sampleDataFingerprint } from "../local/clickhouse/sample-data.js";
 import { startClickHouseServer, type ClickHouseServer } from "../local/clickhouse/server.js";
 
 const USER = "exporter";
@@ -219,4 +220,153 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     expect(summary["result_rows"]).toBe("1000");
     expect(await result.json()).toHaveLength(1000);
   });
+});
+
+describe("sample data generator", () => {
+  const window = { start: new Date("2026-11-24T00:00:00Z"), end: new Date("2026-11-25T00:00:00Z") };
+
+  it("is deterministic: same seed, same data; another seed, other data", async () => {
+    const a = await generateSampleData(server, { events: 20_000, seed: 11, ...window, database: "gen_a" });
+    const b = await generateSampleData(server, { events: 20_000, seed: 11, ...window, database: "gen_b" });
+    const c = await generateSampleData(server, { events: 20_000, seed: 12, ...window, database: "gen_c" });
+    const [fa, fb, fc] = await Promise.all(
+      ["gen_a", "gen_b", "gen_c"].map((d) => sampleDataFingerprint(server, d)),
+    );
+    expect(fa).toBe(fb);
+    expect(fc).not.toBe(fa);
+    expect(a.teams).toEqual(b.teams);
+    expect(c.events).toBe(20_000);
+  });
+
+  it("has PostHog's shapes: teams, merged ids, person versions, late and duplicate events, valid JSON", async () => {
+    const summary = await generateSampleData(server, {
+      events: 30_000,
+      teams: 4,
+      seed: 5,
+      ...window,
+      lateFraction: 0.05,
+      duplicateFraction: 0.01,
+      database: "gen_shape",
+    });
+    expect(summary.events).toBe(30_000);
+    expect(summary.teams.map((t) => t.teamId)).toEqual([1, 2, 3, 4]);
+    expect(summary.duplicateRows).toBeGreaterThan(0);
+    expect(summary.eventRows).toBe(summary.events + summary.duplicateRows);
+
+    const [facts] = await rows<Record<string, number | string>>(
+      client,
+      `SELECT
+         countIf(NOT isValidJSON(properties)) AS bad_json,
+         countIf(timestamp < {start:DateTime64(6, 'UTC')} OR timestamp >= {end:DateTime64(6, 'UTC')}) AS outside,
+         countIf(inserted_at < timestamp) AS inserted_before_timestamp,
+         countIf(dateDiff('second', timestamp, inserted_at) > 3600) AS late,
+         countIf(inserted_at IS NULL) AS legacy,
+         countIf(event = '$autocapture' AND elements_chain = '') AS autocapture_without_chain,
+         countIf(JSONHas(properties, '$set')) AS with_set,
+         countIf(JSONHas(properties, '$set_once')) AS with_set_once,
+         countIf(JSONType(properties, '$feature_flags') = 'Object') AS nested_objects,
+         countIf(match(properties, '[^\\x00-\\x7F]')) AS unicode,
+         uniqExact(event) AS event_names
+       FROM gen_shape.events`,
+      { start: "2026-11-24 00:00:00", end: "2026-11-25 00:00:00" },
+    );
+    expect(facts).toMatchObject({
+      bad_json: 0,
+      outside: 0,
+      inserted_before_timestamp: 0,
+      autocapture_without_chain: 0,
+    });
+    // About 5% late: between 3% and 7%.
+    expect(Number(facts?.["late"])).toBeGreaterThan(30_000 * 0.03);
+    expect(Number(facts?.["late"])).toBeLessThan(30_000 * 0.07);
+    for (const key of ["legacy", "with_set", "with_set_once", "nested_objects", "unicode"]) {
+      expect(Number(facts?.[key]), key).toBeGreaterThan(0);
+    }
+    expect(Number(facts?.["event_names"])).toBeGreaterThanOrEqual(6);
+
+    const [people] = await rows<Record<string, number>>(
+      client,
+      `SELECT
+         (SELECT max(c) FROM (SELECT count() AS c FROM gen_shape.person_distinct_id2 FINAL GROUP BY team_id, person_id)) AS max_ids_per_person,
+         (SELECT count() FROM (SELECT team_id, distinct_id FROM gen_shape.person_distinct_id2
+                               GROUP BY team_id, distinct_id HAVING uniqExact(person_id) > 1)) AS remapped_ids,
+         (SELECT max(version) FROM gen_shape.person) AS max_person_version,
+         (SELECT countIf(is_deleted = 1) FROM gen_shape.person FINAL) AS deleted_persons,
+         (SELECT count() FROM gen_shape.events AS e
+            LEFT ANTI JOIN gen_shape.person_distinct_id2 AS d USING (team_id, distinct_id)) AS events_without_mapping`,
+    );
+    expect(Number(people?.["max_ids_per_person"])).toBe(3);
+    expect(Number(people?.["remapped_ids"])).toBeGreaterThan(0);
+    expect(Number(people?.["max_person_version"])).toBe(3);
+    expect(Number(people?.["deleted_persons"])).toBeGreaterThan(0);
+    expect(Number(people?.["events_without_mapping"])).toBe(0);
+  });
+});
+
+describe("streaming a million events", () => {
+  it(
+    "streams 1M generated events through resultSet.stream() with bounded memory",
+    { timeout: 180_000 },
+    async () => {
+      const generatedAt = performance.now();
+      const summary = await generateSampleData(server, {
+        events: 1_000_000,
+        seed: 2026,
+        start: new Date("2026-11-24T00:00:00Z"),
+        end: new Date("2026-11-25T00:00:00Z"),
+        database: "big",
+      });
+      const generateMs = performance.now() - generatedAt;
+      expect(summary.events).toBe(1_000_000);
+
+      globalThis.gc?.();
+      const baseline = process.memoryUsage().rss;
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().rss);
+      }, 50);
+
+      const started = performance.now();
+      let count = 0;
+      let bytes = 0;
+      let pingsDuringStream = 0;
+      let streaming = true;
+      const side = clientWith();
+      const pinger = (async () => {
+        while (streaming) {
+          const [r] = await rows<{ one: number }>(side, "SELECT 1 AS one");
+          if (streaming && r?.one === 1) pingsDuringStream++;
+          await new Promise((resolve) => setTimeout(resolve, 200));
+        }
+      })();
+      try {
+        const result = await client.query({
+          query: "SELECT * FROM big.events",
+          format: "JSONEachRow",
+        });
+        for await (const batch of result.stream<Record<string, unknown>>()) {
+          for (const row of batch) bytes += row.text.length + 1;
+          count += batch.length;
+        }
+      } finally {
+        streaming = false;
+        clearInterval(sampler);
+        await pinger;
+        await side.close();
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const growthMb = (peak - baseline) / 2 ** 20;
+      const streamedMb = bytes / 2 ** 20;
+      console.log(
+        `1M events: generated in ${(generateMs / 1000).toFixed(1)} s; streamed ${count} rows, ${streamedMb.toFixed(0)} MB ` +
+          `in ${seconds.toFixed(1)} s (${Math.round(count / seconds)} rows/s, ${(streamedMb / seconds).toFixed(1)} MB/s); ` +
+          `RSS growth ${growthMb.toFixed(0)} MB; ${pingsDuringStream} queries answered meanwhile`,
+      );
+      expect(count).toBe(summary.eventRows);
+      // The result is several times larger than the allowed growth, so holding it would fail.
+      expect(streamedMb).toBeGreaterThan(3 * 150);
+      expect(growthMb).toBeLessThan(150);
+      expect(pingsDuringStream).toBeGreaterThan(0);
+    },
+  );
 });

@@ -90,6 +90,30 @@ export class ChdbEngine {
     }
   }
 
+  /** Runs a (small) query and returns its rows parsed from JSONEachRow. */
+  async queryRows<T>(sql: string, database?: string): Promise<T[]> {
+    const cursor = await this.open({
+      sql,
+      database,
+      format: "JSONEachRow",
+      settings: [],
+      params: [],
+      readonly: false,
+    });
+    const parts: Uint8Array[] = [];
+    try {
+      for (let chunk = await cursor.next(); chunk !== undefined; chunk = await cursor.next())
+        parts.push(chunk);
+    } finally {
+      cursor.close();
+    }
+    return Buffer.concat(parts)
+      .toString("utf8")
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as T);
+  }
+
   /** Starts a query; errors that happen before the first chunk reject here or in the first next(). */
   async open(query: EngineQuery): Promise<EngineCursor> {
     if (this.closed) throw new Error("ClickHouse emulator is stopped");

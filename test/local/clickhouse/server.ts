@@ -51,6 +51,8 @@ export interface ClickHouseServer {
   stop(): Promise<void>;
   /** Runs one statement directly in the engine (seeding, DDL); no auth, no HTTP. */
   exec(sql: string): Promise<void>;
+  /** Runs a small query directly in the engine and returns its rows (JSONEachRow, parsed). */
+  queryRows<T>(sql: string): Promise<T[]>;
 }
 
 const DISPLAY_NAME = "chdb-local";
@@ -297,6 +299,7 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
     password: expected.password,
     database,
     exec: (sql: string) => engine.exec(sql, database),
+    queryRows: <T>(sql: string) => engine.queryRows<T>(sql, database),
     async stop() {
       if (stopped) return;
       stopped = true;
