@@ -7,6 +7,7 @@
 // - STRING columns (and the JSON-ish columns of the STRING variant) keep the
 //   source text verbatim: JSON.stringify escapes quotes, newlines and NUL;
 //   unpaired UTF-16 surrogates, which UTF-8 cannot carry, become U+FFFD.
+//   An empty JSON-ish text is NULL, as in the JSON variant.
 // - JSON columns receive the document itself as the field's value (BigQuery
 //   loads "the raw JSON values" into a JSON column). Checked by one scan that
 //   follows Google's JSON parser (ZetaSQL PARSE_JSON, wide_number_mode exact):
@@ -441,7 +442,8 @@ function timestampValue(column: string, v: unknown): string {
 
 // ---------------------------------------------------------------- rows
 
-type ColumnKind = "string" | "json" | "int64" | "timestamp";
+/** "document": a JSON-ish column of the STRING variant (its text, "" as NULL). */
+type ColumnKind = "string" | "document" | "json" | "int64" | "timestamp";
 interface ColumnPlan {
   name: string;
   /** `{"name":` or `,"name":` */
@@ -457,8 +459,10 @@ function plan(model: ModelName, useJsonType: boolean): ColumnPlan[] {
         ? "int64"
         : f.type === "TIMESTAMP"
           ? "timestamp"
-          : useJsonType && jsonish.has(f.name)
-            ? "json"
+          : jsonish.has(f.name)
+            ? useJsonType
+              ? "json"
+              : "document"
             : "string";
     return { name: f.name, prefix: `${index === 0 ? "{" : ","}${JSON.stringify(f.name)}:`, kind };
   });
@@ -484,6 +488,10 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
         switch (c.kind) {
           case "string":
             line += stringValue(v, stats);
+            break;
+          case "document":
+            // No document is NULL in both variants (as the source query maps '').
+            line += v === "" ? "null" : stringValue(v, stats);
             break;
           case "json":
             line += jsonValue(v, stats);
