@@ -273,6 +273,8 @@ describe("eventsQuery parameters", () => {
       "INVALID_INTERVAL",
     );
     expect(codeOf(() => eventsQuery({ ...base, database: "posthog_2" }))).toBeUndefined();
+    expect(codeOf(() => personsQuery({ ...base, database: "2024_posthog" }))).toBeUndefined();
+    expect(codeOf(() => personsQuery({ ...base, database: "" }))).toBe("INVALID_REQUEST");
   });
 });
 
