@@ -17,9 +17,9 @@ export class BigQueryWarehouse implements Warehouse {
 
   async datasetLocation(projectId: string, datasetId: string): Promise<string | undefined> {
     try {
-      const [meta] = (await this.bq.dataset(datasetId, { projectId }).getMetadata()) as [
-        { location?: string },
-      ];
+      const meta = firstOf<{ location?: string }>(
+        await this.bq.dataset(datasetId, { projectId }).getMetadata(),
+      );
       return meta.location ?? "US";
     } catch (err) {
       if (googleErrorStatus(err) === 404) return undefined;
@@ -29,7 +29,7 @@ export class BigQueryWarehouse implements Warehouse {
 
   async getTable(ref: TableRef): Promise<TableResource | undefined> {
     try {
-      const [m] = (await this.table(ref).getMetadata()) as [TableMetadata];
+      const m = firstOf<TableMetadata>(await this.table(ref).getMetadata());
       return {
         tableReference: ref,
         schema: { fields: (m.schema?.fields ?? []) as TableResource["schema"]["fields"] },
@@ -84,7 +84,7 @@ export class BigQueryWarehouse implements Warehouse {
 
   async getJob(ref: JobRef): Promise<JobInfo> {
     try {
-      const [meta] = (await this.job(ref).getMetadata()) as [JobMetadata];
+      const meta = firstOf<JobMetadata>(await this.job(ref).getMetadata());
       return toJobInfo(ref, meta);
     } catch (err) {
       throw fromGoogleError(err, `reading job ${ref.jobId}`);
@@ -142,6 +142,11 @@ export class BigQueryWarehouse implements Warehouse {
   private job(ref: JobRef): Job {
     return this.bq.job(ref.jobId, { location: ref.location, projectId: ref.projectId });
   }
+}
+
+// The client's getMetadata() resolves [metadata, apiResponse] typed loosely.
+function firstOf<T>(response: unknown): T {
+  return (response as [T])[0];
 }
 
 function describe(ref: TableRef): string {

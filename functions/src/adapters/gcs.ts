@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { Transform, type Readable } from "node:stream";
 import type { Bucket } from "@google-cloud/storage";
 import { ExportError } from "../core/errors.js";
-import type { ObjectStore, StoredObject } from "../app/ports.js";
+import type { ListedObject, ObjectStore, StoredObject } from "../app/ports.js";
 import { fromGoogleError, googleErrorStatus } from "./google-errors.js";
 
 export class GcsObjectStore implements ObjectStore {
@@ -28,12 +28,18 @@ export class GcsObjectStore implements ObjectStore {
     }
   }
 
-  async writeIfGeneration(name: string, text: string, ifGeneration: string): Promise<string> {
+  async writeIfGeneration(
+    name: string,
+    text: string,
+    ifGeneration: string,
+    metadata: Record<string, string> = {},
+  ): Promise<string> {
     const file = this.bucket.file(name);
     try {
       await file.save(text, {
         resumable: false,
         contentType: "application/json",
+        metadata: { metadata },
         preconditionOpts: { ifGenerationMatch: Number(ifGeneration) },
       });
     } catch (err) {
@@ -47,10 +53,16 @@ export class GcsObjectStore implements ObjectStore {
     return String(file.metadata.generation);
   }
 
-  async list(prefix: string): Promise<string[]> {
+  async list(prefix: string, startOffset?: string): Promise<ListedObject[]> {
     try {
-      const [files] = await this.bucket.getFiles({ prefix, autoPaginate: true });
-      return files.map((f) => f.name);
+      const [files] = await this.bucket.getFiles({
+        prefix,
+        autoPaginate: true,
+        ...(startOffset ? { startOffset } : {}),
+      });
+      return files
+        .filter((f) => !startOffset || f.name >= startOffset)
+        .map((f) => ({ name: f.name, metadata: stringRecord(f.metadata.metadata) }));
     } catch (err) {
       throw fromGoogleError(err, `listing gs://${this.bucket.name}/${prefix}`);
     }
@@ -84,7 +96,7 @@ export class GcsObjectStore implements ObjectStore {
   }
 
   async deletePrefix(prefix: string): Promise<number> {
-    const names = await this.list(prefix);
+    const names = (await this.list(prefix)).map((o) => o.name);
     await Promise.all(
       names.map(async (n) => {
         try {
@@ -97,4 +109,12 @@ export class GcsObjectStore implements ObjectStore {
     );
     return names.length;
   }
+}
+
+function stringRecord(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) if (typeof v === "string") out[k] = v;
+  }
+  return out;
 }

@@ -10,6 +10,12 @@ export interface StoredObject {
   generation: string;
 }
 
+export interface ListedObject {
+  name: string;
+  /** Custom metadata (x-goog-meta-*). */
+  metadata: Record<string, string>;
+}
+
 export interface ObjectStore {
   /** gs:// URI of an object in the staging bucket. */
   uri(name: string): string;
@@ -18,8 +24,14 @@ export interface ObjectStore {
    * Writes only if the object's generation is still `ifGeneration` ("0": must
    * not exist). Throws ExportError CONFLICT when another writer got there first.
    */
-  writeIfGeneration(name: string, text: string, ifGeneration: string): Promise<string>;
-  list(prefix: string): Promise<string[]>;
+  writeIfGeneration(
+    name: string,
+    text: string,
+    ifGeneration: string,
+    metadata?: Record<string, string>,
+  ): Promise<string>;
+  /** Objects under `prefix` whose names sort at or after `startOffset`, in name order. */
+  list(prefix: string, startOffset?: string): Promise<ListedObject[]>;
   /** Streams `body` (already gzip-compressed) into a new object; resolves with its size. */
   upload(name: string, body: Readable): Promise<number>;
   deletePrefix(prefix: string): Promise<number>;

@@ -3,7 +3,7 @@
 // history; everything finalizeRun and the sweep need is recorded in it.
 import { z } from "zod";
 import { ExportError } from "./errors.js";
-import { MODELS } from "./models.js";
+import { exportDefinitionSchema } from "./definition.js";
 import { compactTimestamp, type Period } from "./periods.js";
 
 export const RUN_STATES = ["STAGING", "LOADING", "COMPLETED", "FAILED"] as const;
@@ -19,7 +19,8 @@ export const manifestSchema = z.object({
   version: z.literal(1),
   exportId: z.string(),
   runId: z.string(),
-  model: z.enum(MODELS),
+  /** The export as it was when this attempt started; the sweep re-runs from it. */
+  definition: exportDefinitionSchema,
   period: z.object({ start: z.iso.datetime(), end: z.iso.datetime() }),
   /** "ingested": rows by ingestion time (scheduled runs); "backfill": rows by event timestamp. */
   selection: z.enum(["ingested", "backfill"]),
@@ -27,12 +28,9 @@ export const manifestSchema = z.object({
   state: z.enum(RUN_STATES),
   createdAt: z.iso.datetime(),
   updatedAt: z.iso.datetime(),
-  destination: z.object({
-    projectId: z.string(),
-    datasetId: z.string(),
-    tableId: z.string(),
-    location: z.string(),
-  }),
+  /** The destination dataset's actual location, where the jobs run. */
+  location: z.string().optional(),
+  /** JSON or STRING columns as the destination table actually has them. */
   useJsonType: z.boolean(),
   /**
    * Load into a stage table and insert-only MERGE on uuid: set by the export's
@@ -40,7 +38,6 @@ export const manifestSchema = z.object({
    * can never duplicate rows that an earlier attempt already appended.
    */
   mergeOnUuid: z.boolean(),
-  keySecret: z.string().optional(),
   stagingPrefix: z.string().optional(),
   files: z.array(z.string()),
   rows: z.number().int().min(0),
@@ -208,5 +205,37 @@ export function newAttempt(
     stagedBytes: 0,
     updatedAt: at,
     history: [...m.history, { at, state: "STAGING", attempt, note: opts.note }],
+  };
+}
+
+/**
+ * Custom metadata written with each manifest, so run history and the sweep
+ * can list runs without downloading every manifest.
+ */
+export function manifestMetadata(m: RunManifest): Record<string, string> {
+  return {
+    bqx_state: m.state,
+    bqx_attempt: String(m.attempt),
+    bqx_rows: String(m.rows),
+    bqx_updated: m.updatedAt,
+  };
+}
+
+export interface RunSummary {
+  object: string;
+  state: RunState | "UNKNOWN";
+  attempt: number | undefined;
+  rows: number | undefined;
+  updatedAt: string | undefined;
+}
+
+export function summaryFromMetadata(object: string, metadata: Record<string, string>): RunSummary {
+  const state = metadata.bqx_state;
+  return {
+    object,
+    state: (RUN_STATES as readonly string[]).includes(state ?? "") ? (state as RunState) : "UNKNOWN",
+    attempt: metadata.bqx_attempt ? Number(metadata.bqx_attempt) : undefined,
+    rows: metadata.bqx_rows ? Number(metadata.bqx_rows) : undefined,
+    updatedAt: metadata.bqx_updated,
   };
 }
