@@ -15,6 +15,7 @@ import { JobManager } from "./jobs.js";
 import { validateLabels } from "./labels.js";
 import { gcsObjectSource, type ObjectSource } from "./load/object-source.js";
 import { formatOptionsFromQuery, readTableRows, restRows, type FormatOptions } from "./rows.js";
+import { createQueryEngine } from "./sql/engine.js";
 import { parseFields, restFields, schemaChange, tableName } from "./schema.js";
 import type { Principal } from "../iam/iam.js";
 
@@ -27,6 +28,7 @@ export interface BigQueryServerOptions {
   auditDelivery?: DeliveryOptions;
   /** Permission checks; without it every call is allowed as a default principal. */
   iam?: Iam;
+  /** The query engine (default: the ZetaSQL + DuckDB engine of ./sql, started on the first query). */
   engineFactory?: (deps: QueryEngineDeps) => Promise<QueryEngine>;
   /** How long a job stays PENDING, then RUNNING, before it runs (default 20 ms). */
   jobStateDelayMs?: number;
@@ -58,8 +60,7 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
   const audit = new AuditDelivery(opts.auditSinks ?? [], opts.auditDelivery);
   let enginePromise: Promise<QueryEngine> | undefined;
   const engine = async (): Promise<QueryEngine | undefined> => {
-    if (!opts.engineFactory) return undefined;
-    const factory = opts.engineFactory;
+    const factory = opts.engineFactory ?? createQueryEngine;
     enginePromise ??= catalog.newConnection().then((connection) => factory({ connection, catalog }));
     return enginePromise;
   };
