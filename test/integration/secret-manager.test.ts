@@ -5,6 +5,9 @@ import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { status } from "@grpc/grpc-js";
 import { startSecretManagerServer, type RunningSecretManager } from "../local/secret-manager/server.js";
 import { crc32c } from "../local/secret-manager/crc32c.js";
+import { LOOPBACK_CA_PATH } from "../local/grpc/tls.js";
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
 
 /** The code and message of a rejected gRPC call. */
 async function rejection(call: Promise<unknown>): Promise<{ code: number; details: string }> {
@@ -231,5 +234,69 @@ describe("local Secret Manager access control", () => {
     );
     expect(err.code).toBe(status.PERMISSION_DENIED);
     expect(err.details).toContain("secretmanager.secrets.create");
+  });
+});
+
+describe("local Secret Manager over TLS, with the client's own credentials", () => {
+  let server: RunningSecretManager;
+  const reader = "serviceAccount:exporter@demo.iam.gserviceaccount.com";
+  const tokens: Record<string, string> = { "Bearer reader-token": reader };
+
+  beforeAll(async () => {
+    server = await startSecretManagerServer({
+      tls: true,
+      resolvePrincipal: (auth) => (auth ? tokens[auth] : undefined),
+    });
+    // Seed with access control still off, then grant.
+    const seeder = new SecretManagerServiceClient(server.clientOptions());
+    await seeder.createSecret({ parent: "projects/demo", secretId: "key", secret: {} });
+    await seeder.addSecretVersion({
+      parent: "projects/demo/secrets/key",
+      payload: { data: Buffer.from("k1") },
+    });
+    await seeder.createSecret({ parent: "projects/demo", secretId: "private", secret: {} });
+    await seeder.close();
+    server.grantAccess(reader, "projects/demo/secrets/key");
+  });
+  afterAll(async () => {
+    await server?.stop();
+  });
+
+  it("identifies the caller from the auth client's header on every call", async () => {
+    const authClient = {
+      getRequestHeaders: () => Promise.resolve(new Headers({ authorization: "Bearer reader-token" })),
+    };
+    const client = new SecretManagerServiceClient(server.clientOptions(authClient));
+    try {
+      const [version] = await client.accessSecretVersion({
+        name: "projects/demo/secrets/key/versions/latest",
+      });
+      expect(Buffer.from(version.payload?.data as Uint8Array).toString()).toBe("k1");
+      const denied = await rejection(
+        client.accessSecretVersion({ name: "projects/demo/secrets/private/versions/latest" }),
+      );
+      expect(denied.code).toBe(status.PERMISSION_DENIED);
+    } finally {
+      await client.close();
+    }
+  });
+
+  it("serves a client constructed the production way (authClient, default TLS roots from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)", async () => {
+    // grpc-js reads that variable once at load, so the client runs in its own process.
+    const probe = fileURLToPath(new URL("../local/secret-manager/probe-client.ts", import.meta.url));
+    const run = (name: string, token: string) =>
+      new Promise<string>((resolve, reject) => {
+        execFile(
+          process.execPath,
+          ["--import", "tsx", probe, String(server.port), name, token],
+          { env: { ...process.env, GRPC_DEFAULT_SSL_ROOTS_FILE_PATH: LOOPBACK_CA_PATH }, timeout: 60_000 },
+          (err, stdout, stderr) =>
+            err ? reject(new Error(`probe failed: ${err.message}\n${stderr}`)) : resolve(stdout),
+        );
+      });
+    expect(await run("projects/demo/secrets/key/versions/1", "reader-token")).toBe("k1");
+    expect(await run("projects/demo/secrets/private/versions/latest", "reader-token")).toMatch(
+      /^ERROR 7 Permission/,
+    );
   });
 });

@@ -4,7 +4,6 @@
 // calling something we never built fails loudly instead of hanging or faking success.
 import {
   Server,
-  ServerCredentials,
   status,
   type Metadata,
   type UntypedServiceImplementation,
@@ -14,6 +13,7 @@ import {
 } from "@grpc/grpc-js";
 import type { PackageDefinition, ServiceDefinition } from "@grpc/proto-loader";
 import { serviceDefinition } from "./protos.js";
+import { serverCredentials } from "./tls.js";
 
 /** An error that becomes a gRPC status with this code and message. */
 export class RpcError extends Error {
@@ -122,14 +122,15 @@ export function implementService(
 }
 
 /**
- * Starts a server on 127.0.0.1 with insecure credentials (port 0 = any free port).
- * `unimplementedServices` are registered with every method answering UNIMPLEMENTED.
+ * Starts a server on 127.0.0.1 (port 0 = any free port), insecure unless `tls` (loopback
+ * test certificate, see tls.ts). `unimplementedServices` answer UNIMPLEMENTED for every method.
  */
 export async function startGrpcServer(opts: {
   pkg: PackageDefinition;
   bindings: ServiceBinding[];
   unimplementedServices?: string[];
   port?: number;
+  tls?: boolean;
 }): Promise<RunningGrpcServer> {
   const server = new Server();
   const implemented: string[] = [];
@@ -144,7 +145,7 @@ export async function startGrpcServer(opts: {
   }
   const host = "127.0.0.1";
   const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(`${host}:${opts.port ?? 0}`, ServerCredentials.createInsecure(), (err, bound) =>
+    server.bindAsync(`${host}:${opts.port ?? 0}`, serverCredentials(opts.tls ?? false), (err, bound) =>
       err ? reject(err) : resolve(bound),
     );
   });

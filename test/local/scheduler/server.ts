@@ -1,10 +1,11 @@
 // Local Cloud Scheduler: the v1 CloudScheduler gRPC service the official client
 // (@google-cloud/scheduler) and a command line use, plus the part that fires jobs:
 // on demand for tests (fireDue), on a timer (autoFire), and for RunJob.
-import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
 import { startGrpcServer, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
+import { channelCredentials, type RequestHeadersSource } from "../grpc/tls.js";
 import { toTimestamp } from "../grpc/wellknown.js";
 import { nextFireTime, utcOffsetMinutes } from "./cron.js";
 import {
@@ -25,6 +26,8 @@ const SERVICE = "google.cloud.scheduler.v1.CloudScheduler";
 
 export interface SchedulerServerOptions {
   port?: number;
+  /** Serve TLS with the loopback test certificate (see grpc/tls.ts) so clients can send credentials. */
+  tls?: boolean;
   /** The scheduler's clock (default: real time). */
   now?: () => Date;
   /** Fire due jobs on a timer against `now()` (default false: tests call fireDue). */
@@ -42,12 +45,16 @@ export interface RunningScheduler {
   url: string;
   host: string;
   port: number;
-  /** Options for `new CloudSchedulerClient(...)` that reach this server offline. */
-  clientOptions(): {
+  /**
+   * Options for `new CloudSchedulerClient(...)` that reach this server offline. Insecure gRPC carries no
+   * credentials; with `tls` on, a given auth client's Authorization header goes on every call.
+   */
+  clientOptions(authClient?: RequestHeadersSource): {
     apiEndpoint: string;
     port: number;
     sslCreds: ChannelCredentials;
     universeDomain: string;
+    "grpc.ssl_target_name_override"?: string;
   };
   /**
    * Fires every ENABLED job whose schedule time is at or before `at`, once per schedule time
@@ -261,6 +268,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
   const server = await startGrpcServer({
     pkg,
     port: opts.port,
+    tls: opts.tls,
     bindings: [{ service: SERVICE, handlers }],
     unimplementedServices: MIXIN_SERVICES,
   });
@@ -273,11 +281,13 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
     url: `grpc://${server.address}`,
     host: server.host,
     port: server.port,
-    clientOptions: () => ({
+    clientOptions: (authClient) => ({
       apiEndpoint: server.host,
       port: server.port,
-      sslCreds: credentials.createInsecure(),
+      sslCreds: channelCredentials(opts.tls ?? false, authClient),
       universeDomain: "googleapis.com",
+      // The loopback certificate names "localhost"; TLS servername must not be an IP (RFC 6066).
+      ...(opts.tls ? { "grpc.ssl_target_name_override": "localhost" } : {}),
     }),
     fireDue,
     idle,

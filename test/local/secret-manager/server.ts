@@ -1,6 +1,6 @@
 // Local Secret Manager: the v1 gRPC service the official client
 // (@google-cloud/secret-manager) speaks, on loopback with insecure credentials.
-import { credentials, type ChannelCredentials } from "@grpc/grpc-js";
+import type { ChannelCredentials } from "@grpc/grpc-js";
 import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
 import {
   startGrpcServer,
@@ -10,6 +10,7 @@ import {
   type UnaryHandler,
 } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
+import { channelCredentials, type RequestHeadersSource } from "../grpc/tls.js";
 import { AccessControl, bearerIsPrincipal, type Permission, type PrincipalResolver } from "./access.js";
 import { SecretStore, parseSecretName, parseVersionName, projectOf } from "./store.js";
 
@@ -17,6 +18,8 @@ const SERVICE = "google.cloud.secretmanager.v1.SecretManagerService";
 
 export interface SecretManagerServerOptions {
   port?: number;
+  /** Serve TLS with the loopback test certificate (see grpc/tls.ts) so clients can send credentials. */
+  tls?: boolean;
   /**
    * Who is calling, from the `authorization` metadata. Only consulted once a grant exists.
    * Default: "Bearer <principal>" names the principal (a test convenience).
@@ -30,12 +33,16 @@ export interface RunningSecretManager {
   url: string;
   host: string;
   port: number;
-  /** Options for `new SecretManagerServiceClient(...)` that reach this server offline. */
-  clientOptions(): {
+  /**
+   * Options for `new SecretManagerServiceClient(...)` that reach this server offline. Insecure gRPC carries no
+   * credentials; with `tls` on, a given auth client's Authorization header goes on every call.
+   */
+  clientOptions(authClient?: RequestHeadersSource): {
     apiEndpoint: string;
     port: number;
     sslCreds: ChannelCredentials;
     universeDomain: string;
+    "grpc.ssl_target_name_override"?: string;
   };
   /** Grants secretmanager.versions.access on a secret (or a whole project: "projects/p"). */
   grantAccess(principal: string, resource: string): void;
@@ -153,6 +160,7 @@ export async function startSecretManagerServer(
   const server = await startGrpcServer({
     pkg,
     port: opts.port,
+    tls: opts.tls,
     bindings: [{ service: SERVICE, handlers }],
     unimplementedServices: MIXIN_SERVICES,
   });
@@ -161,11 +169,13 @@ export async function startSecretManagerServer(
     url: `grpc://${server.address}`,
     host: server.host,
     port: server.port,
-    clientOptions: () => ({
+    clientOptions: (authClient) => ({
       apiEndpoint: server.host,
       port: server.port,
-      sslCreds: credentials.createInsecure(),
+      sslCreds: channelCredentials(opts.tls ?? false, authClient),
       universeDomain: "googleapis.com",
+      // The loopback certificate names "localhost"; TLS servername must not be an IP (RFC 6066).
+      ...(opts.tls ? { "grpc.ssl_target_name_override": "localhost" } : {}),
     }),
     grantAccess: (principal, resource) => acl.grant(principal, resource, ["secretmanager.versions.access"]),
     grant: (principal, resource, permissions) => acl.grant(principal, resource, permissions),
