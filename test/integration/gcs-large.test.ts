@@ -68,7 +68,7 @@ describe("64 MiB resumable upload", () => {
   it("arrives intact while memory stays bounded", async () => {
     const file = storage.bucket("bqx-large").file("big/part-00000.bin");
     const expected = new CRC32C();
-    async function* source(): AsyncGenerator<Buffer> {
+    function* source(): Generator<Buffer> {
       for (let sent = 0; sent < SIZE; sent += MiB) {
         const chunk = randomBytes(MiB); // fresh bytes every time, like rows being serialised
         expected.update(chunk);
