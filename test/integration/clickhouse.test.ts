@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClickHouseError, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { generateSampleData, sampleDataFingerprint } from "../local/clickhouse/sample-data.js";
+import { clientTarget, generateSampleData, sampleDataFingerprint } from "../local/clickhouse/sample-data.js";
 import { startClickHouseServer, type ClickHouseServer } from "../local/clickhouse/server.js";
 
 const USER = "exporter";
@@ -84,6 +84,43 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     expect(row?.t).toBe("2026-11-25 10:00:00.123456");
     expect(row?.a).toEqual(["x'y", "back\\slash", ""]);
     expect(row?.n).toBeNull();
+  });
+
+  it("takes the query and parameters from a multipart body", async () => {
+    const long = "x".repeat(20_000) + "'\\\t✓";
+    const result = await client.query({
+      query: "SELECT length({s:String}) AS n, {s:String} = {same:String} AS eq, {k:UInt8} AS k",
+      query_params: { s: long, same: long, k: 7 },
+      format: "JSONEachRow",
+      use_multipart_params: true,
+    });
+    const [row] = await result.json<{ n: number; eq: number | boolean; k: number }>();
+    expect(row?.n).toBe(new TextEncoder().encode(long).length);
+    expect(Boolean(row?.eq)).toBe(true);
+    expect(row?.k).toBe(7);
+  });
+
+  it("stays usable after clients abandon streams half-way", async () => {
+    for (let i = 0; i < 6; i++) {
+      const controller = new AbortController();
+      const result = await client.query({
+        query: "SELECT number, repeat('x', 200) AS pad FROM numbers(5000000)",
+        format: "JSONEachRow",
+        abort_signal: controller.signal,
+      });
+      const stream = result.stream();
+      for await (const batch of stream) {
+        expect(batch.length).toBeGreaterThan(0);
+        break; // leaves the response unread: the server must cancel the query and free its slot
+      }
+      controller.abort();
+      result.close();
+    }
+    // More abandoned queries than the engine's concurrency: new queries still run.
+    const answers = await Promise.all(
+      Array.from({ length: 4 }, (_, i) => rows<{ v: number }>(client, `SELECT ${i} AS v`)),
+    );
+    expect(answers.map((a) => a[0]?.v)).toEqual([0, 1, 2, 3]);
   });
 
   it("refuses a parameter value that does not parse as its type", async () => {
@@ -236,6 +273,12 @@ describe("sample data generator", () => {
     expect(fc).not.toBe(fa);
     expect(a.teams).toEqual(b.teams);
     expect(c.events).toBe(20_000);
+
+    // The same statements sent over HTTP (as against a real ClickHouse) give the same data.
+    const overHttp = clientTarget(client);
+    const d = await generateSampleData(overHttp, { events: 20_000, seed: 11, ...window, database: "gen_d" });
+    expect(await sampleDataFingerprint(overHttp, "gen_d")).toBe(fa);
+    expect(d.teams).toEqual(a.teams);
   });
 
   it("has PostHog's shapes: teams, merged ids, person versions, late and duplicate events, valid JSON", async () => {

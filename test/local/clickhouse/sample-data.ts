@@ -18,6 +18,7 @@
 //   seconds after `timestamp`, hours to days after it for late arrivals, NULL
 //   inserted_at for a few legacy rows;
 // - duplicates: copies of some events (same uuid and payload) ingested again later.
+import type { ClickHouseClient } from "@clickhouse/client";
 import { posthogSchemaDdl } from "./posthog-schema.js";
 import { sqlIdentifier, sqlString } from "./request.js";
 
@@ -25,6 +26,19 @@ import { sqlIdentifier, sqlString } from "./request.js";
 export interface SqlTarget {
   exec(sql: string): Promise<void>;
   queryRows<T>(sql: string): Promise<T[]>;
+}
+
+/** Seeds through @clickhouse/client: the local server over HTTP, or a real ClickHouse. */
+export function clientTarget(client: ClickHouseClient): SqlTarget {
+  return {
+    async exec(sql) {
+      await client.command({ query: sql });
+    },
+    async queryRows<T>(sql: string) {
+      const result = await client.query({ query: sql, format: "JSONEachRow" });
+      return result.json<T>();
+    },
+  };
 }
 
 export interface SampleDataOptions {
