@@ -294,3 +294,39 @@ describe("local Cloud Scheduler via @google-cloud/scheduler", () => {
     expect(err.details).toBe("Locations.GetLocation is not implemented by the local emulator");
   });
 });
+
+describe("local Cloud Scheduler firing on its own clock (autoFire)", () => {
+  it("fires a job once its schedule time comes round", async () => {
+    let clock = new Date("2026-11-25T10:02:00Z");
+    const seen: string[] = [];
+    const target = await startHttpServer((req, res) => {
+      seen.push(String(req.headers["x-cloudscheduler-scheduletime"]));
+      res.writeHead(204).end();
+    });
+    const scheduler = await startSchedulerServer({ now: () => clock, autoFire: true, tickMs: 20 });
+    const client = new CloudSchedulerClient(scheduler.clientOptions());
+    try {
+      await client.createJob({
+        parent: PARENT,
+        job: {
+          name: `${PARENT}/jobs/every-5`,
+          schedule: "*/5 * * * *",
+          httpTarget: { uri: `${target.url}/tick` },
+        },
+      });
+      // Nothing is due yet; then the clock reaches 10:05.
+      await new Promise((r) => setTimeout(r, 100));
+      expect(seen).toEqual([]);
+      clock = new Date("2026-11-25T10:05:00Z");
+      for (let i = 0; i < 500 && seen.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      await scheduler.idle();
+      expect(seen).toEqual(["2026-11-25T10:05:00Z"]);
+      const [job] = await client.getJob({ name: `${PARENT}/jobs/every-5` });
+      expect(seconds(job.scheduleTime)).toBe(Date.parse("2026-11-25T10:10:00Z") / 1000);
+    } finally {
+      await client.close();
+      await scheduler.stop();
+      await target.close();
+    }
+  });
+});

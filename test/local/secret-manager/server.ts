@@ -114,8 +114,9 @@ export async function startSecretManagerServer(
       const parent = required(req.parent, "parent");
       acl.check(ctx.authorization, "secretmanager.secrets.list", parent, [parent, projectOf(parent)]);
       noFilter(req.filter);
-      const { page, nextPageToken } = paginate(store.listSecrets(parent), req.pageSize, req.pageToken, 25000);
-      return { secrets: page, nextPageToken, totalSize: page.length };
+      const all = store.listSecrets(parent);
+      const { page, nextPageToken } = paginate(all, req.pageSize, req.pageToken, 25000);
+      return { secrets: page, nextPageToken, totalSize: all.length };
     },
     DeleteSecret: (req: Named, ctx) => {
       const name = required(req.name, "name");
