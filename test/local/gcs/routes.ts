@@ -118,10 +118,13 @@ function apiRoute(verb: string, s: string[]): Route | undefined {
     if (sub === "acl") return un("objectAccessControls");
     return undefined;
   }
+  if (kind === "iam") {
+    if (objectSeg === "testPermissions") return un("buckets.testIamPermissions");
+    return un(verb === "PUT" ? "buckets.setIamPolicy" : "buckets.getIamPolicy");
+  }
   const bucketSubs: Record<string, string> = {
     acl: "bucketAccessControls",
     defaultObjectAcl: "defaultObjectAccessControls",
-    iam: "buckets.getIamPolicy/setIamPolicy/testIamPermissions",
     notificationConfigs: "notifications",
     lockRetentionPolicy: "buckets.lockRetentionPolicy",
     managedFolders: "managedFolders",
