@@ -52,9 +52,16 @@ export function emptyStats(): EncodeStats {
 const SURROGATE = /[\uD800-\uDFFF]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+// String.prototype.isWellFormed (Node 20+, not in TypeScript's ES2023 lib) is
+// about twice as fast as the regex test; the regex covers older runtimes.
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
+const isWellFormed: (s: string) => boolean = nativeIsWellFormed
+  ? (s) => nativeIsWellFormed.call(s)
+  : (s) => !SURROGATE.test(s);
+
 /** The string with unpaired surrogates replaced by U+FFFD (same string when there are none). */
 export function wellFormed(s: string, stats?: EncodeStats): string {
-  if (!SURROGATE.test(s)) return s;
+  if (isWellFormed(s)) return s;
   return s.replace(LONE_SURROGATE, () => {
     if (stats) stats.loneSurrogates++;
     return "\uFFFD";
