@@ -1,0 +1,81 @@
+// Shape checks of the destination SQL; the ZetaSQL analysis and the MERGE
+// semantics are in test/integration/destination-sql.test.ts.
+import { describe, it, expect } from "vitest";
+import {
+  dropTableSql,
+  eventsInsertMergeSql,
+  exampleQuerySql,
+  personsMergeSql,
+} from "../../functions/src/core/destination-sql.js";
+import { ExportError } from "../../functions/src/core/errors.js";
+import type { TableRef } from "../../functions/src/core/identifiers.js";
+import { modelFields } from "../../functions/src/core/models.js";
+
+const ok: TableRef = { projectId: "my-project", datasetId: "BatchExports", tableId: "persons" };
+const stage: TableRef = { ...ok, tableId: "persons_stage" };
+
+describe("identifiers never reach SQL unchecked", () => {
+  const hostile: [string, TableRef][] = [
+    ["backtick in the table", { ...ok, tableId: "t` WHERE TRUE; DROP TABLE x; --" }],
+    ["dot in the dataset", { ...ok, datasetId: "a.b" }],
+    ["quote in the project", { ...ok, projectId: "my-proj'ect" }],
+    ["newline in the table", { ...ok, tableId: "t\nx" }],
+  ];
+  const builders: [string, (bad: TableRef) => string][] = [
+    ["personsMergeSql (final)", (bad) => personsMergeSql(bad, stage, true)],
+    ["personsMergeSql (stage)", (bad) => personsMergeSql(ok, bad, false)],
+    ["eventsInsertMergeSql", (bad) => eventsInsertMergeSql(bad, stage)],
+    ["dropTableSql", (bad) => dropTableSql(bad)],
+    ["exampleQuerySql", (bad) => exampleQuerySql(ok, bad)],
+  ];
+  for (const [builder, build] of builders) {
+    it.each(hostile)(`${builder}: %s → INVALID_REQUEST`, (_name, bad) => {
+      expect(() => build(bad)).toThrow(ExportError);
+      try {
+        build(bad);
+      } catch (err) {
+        expect((err as ExportError).code).toBe("INVALID_REQUEST");
+      }
+    });
+  }
+});
+
+describe("statement shapes", () => {
+  it("the persons MERGE inserts and updates every model column", () => {
+    const sql = personsMergeSql(ok, stage, true);
+    for (const f of modelFields("persons", true)) expect(sql).toContain(`stage.\`${f.name}\``);
+    expect(sql).toContain("WHEN NOT MATCHED BY TARGET THEN");
+    expect(sql).not.toMatch(/WHEN NOT MATCHED BY SOURCE|DELETE/);
+  });
+
+  it("the events MERGE only inserts: no UPDATE or DELETE of exported events", () => {
+    const sql = eventsInsertMergeSql({ ...ok, tableId: "events" }, { ...ok, tableId: "events_stage" });
+    expect(sql).not.toMatch(/\bUPDATE\b|\bDELETE\b|WHEN MATCHED/);
+    for (const f of modelFields("events", true)) expect(sql).toContain(`stage.\`${f.name}\``);
+  });
+
+  it("timestamp bounds are written as TIMESTAMP literals from the Date, and must be valid", () => {
+    const sql = eventsInsertMergeSql(ok, stage, {
+      min: new Date("2026-11-25T09:00:00Z"),
+      max: new Date("2026-11-25T10:59:59.999Z"),
+    });
+    expect(sql).toContain("TIMESTAMP '2026-11-25T09:00:00.000Z'");
+    expect(sql).toContain("TIMESTAMP '2026-11-25T10:59:59.999Z'");
+    expect(() => eventsInsertMergeSql(ok, stage, { min: new Date("x"), max: new Date() })).toThrow(
+      RangeError,
+    );
+  });
+
+  it("DROP is idempotent (IF EXISTS)", () => {
+    expect(dropTableSql(stage)).toBe("DROP TABLE IF EXISTS `my-project.BatchExports.persons_stage`");
+  });
+
+  it("the example query is the seed's, on the given tables", () => {
+    const sql = exampleQuerySql({ ...ok, tableId: "events" }, ok).replace(/\s+/g, " ");
+    expect(sql).toBe(
+      "SELECT event, COUNT(persons.person_id) AS unique_persons_count FROM `my-project.BatchExports.events` AS events " +
+        "LEFT JOIN `my-project.BatchExports.persons` AS persons ON events.distinct_id = persons.distinct_id AND " +
+        "events.team_id = persons.team_id WHERE persons.person_id IS NOT NULL GROUP BY event ORDER BY unique_persons_count DESC",
+    );
+  });
+});
