@@ -20,6 +20,8 @@ async function rejection(call: Promise<unknown>): Promise<{ code: number; detail
   throw new Error("expected the call to fail");
 }
 
+const AUTO = { replication: { automatic: {} } };
+
 /** Per-call options that send an authorization header, as an authenticated caller would. */
 function as(principal: string) {
   return { otherArgs: { headers: { authorization: `Bearer ${principal}` } } };
@@ -80,7 +82,7 @@ describe("local Secret Manager via @google-cloud/secret-manager", () => {
   });
 
   it("rejects a payload whose dataCrc32c does not match (INVALID_ARGUMENT)", async () => {
-    await client.createSecret({ parent: "projects/demo", secretId: "crc", secret: {} });
+    await client.createSecret({ parent: "projects/demo", secretId: "crc", secret: AUTO });
     const data = Buffer.from("payload");
     const err = await rejection(
       client.addSecretVersion({
@@ -92,9 +94,9 @@ describe("local Secret Manager via @google-cloud/secret-manager", () => {
   });
 
   it("answers ALREADY_EXISTS for a duplicate secret and NOT_FOUND for missing ones", async () => {
-    await client.createSecret({ parent: "projects/demo", secretId: "dup", secret: {} });
+    await client.createSecret({ parent: "projects/demo", secretId: "dup", secret: AUTO });
     const dup = await rejection(
-      client.createSecret({ parent: "projects/demo", secretId: "dup", secret: {} }),
+      client.createSecret({ parent: "projects/demo", secretId: "dup", secret: AUTO }),
     );
     expect(dup.code).toBe(status.ALREADY_EXISTS);
 
@@ -118,7 +120,7 @@ describe("local Secret Manager via @google-cloud/secret-manager", () => {
   });
 
   it("refuses disabled and destroyed versions with FAILED_PRECONDITION, also through latest", async () => {
-    const [secret] = await client.createSecret({ parent: "projects/demo", secretId: "states", secret: {} });
+    const [secret] = await client.createSecret({ parent: "projects/demo", secretId: "states", secret: AUTO });
     const [v1] = await client.addSecretVersion({ parent: secret.name, payload: { data: Buffer.from("a") } });
     const [v2] = await client.addSecretVersion({ parent: secret.name, payload: { data: Buffer.from("b") } });
 
@@ -142,8 +144,25 @@ describe("local Secret Manager via @google-cloud/secret-manager", () => {
     expect(reenable.code).toBe(status.FAILED_PRECONDITION);
   });
 
+  it("requires a replication policy for global secrets and refuses one for regional secrets", async () => {
+    const none = await rejection(
+      client.createSecret({ parent: "projects/demo", secretId: "norepl", secret: {} }),
+    );
+    expect(none.code).toBe(status.INVALID_ARGUMENT);
+    const regional = await rejection(
+      client.createSecret({ parent: "projects/demo/locations/europe-west1", secretId: "r", secret: AUTO }),
+    );
+    expect(regional.code).toBe(status.INVALID_ARGUMENT);
+    const [ok] = await client.createSecret({
+      parent: "projects/demo/locations/europe-west1",
+      secretId: "r",
+      secret: {},
+    });
+    expect(ok.name).toBe("projects/demo/locations/europe-west1/secrets/r");
+  });
+
   it("deletes a secret", async () => {
-    const [secret] = await client.createSecret({ parent: "projects/demo", secretId: "doomed", secret: {} });
+    const [secret] = await client.createSecret({ parent: "projects/demo", secretId: "doomed", secret: AUTO });
     await client.deleteSecret({ name: secret.name });
     const err = await rejection(client.getSecret({ name: secret.name }));
     expect(err.code).toBe(status.NOT_FOUND);
@@ -179,7 +198,7 @@ describe("local Secret Manager access control", () => {
     ]);
     server.grantAccess(reader, "projects/demo/secrets/granted");
     for (const id of ["granted", "other"]) {
-      await client.createSecret({ parent: "projects/demo", secretId: id, secret: {} }, as("admin-token"));
+      await client.createSecret({ parent: "projects/demo", secretId: id, secret: AUTO }, as("admin-token"));
       await client.addSecretVersion(
         { parent: `projects/demo/secrets/${id}`, payload: { data: Buffer.from(id) } },
         as("admin-token"),
@@ -230,7 +249,7 @@ describe("local Secret Manager access control", () => {
 
   it("checks other methods' own permissions", async () => {
     const err = await rejection(
-      client.createSecret({ parent: "projects/demo", secretId: "sneaky", secret: {} }, as("reader-token")),
+      client.createSecret({ parent: "projects/demo", secretId: "sneaky", secret: AUTO }, as("reader-token")),
     );
     expect(err.code).toBe(status.PERMISSION_DENIED);
     expect(err.details).toContain("secretmanager.secrets.create");
@@ -249,12 +268,12 @@ describe("local Secret Manager over TLS, with the client's own credentials", () 
     });
     // Seed with access control still off, then grant.
     const seeder = new SecretManagerServiceClient(server.clientOptions());
-    await seeder.createSecret({ parent: "projects/demo", secretId: "key", secret: {} });
+    await seeder.createSecret({ parent: "projects/demo", secretId: "key", secret: AUTO });
     await seeder.addSecretVersion({
       parent: "projects/demo/secrets/key",
       payload: { data: Buffer.from("k1") },
     });
-    await seeder.createSecret({ parent: "projects/demo", secretId: "private", secret: {} });
+    await seeder.createSecret({ parent: "projects/demo", secretId: "private", secret: AUTO });
     await seeder.close();
     server.grantAccess(reader, "projects/demo/secrets/key");
   });

@@ -39,7 +39,10 @@ export function channelCredentials(tls: boolean, authClient?: RequestHeadersSour
       // grpc-js copies these into metadata; it wants a plain object, and auth clients return Headers.
       getRequestHeaders: async (url?: string) => {
         const headers = await authClient.getRequestHeaders(url);
-        return headers instanceof Headers ? Object.fromEntries(headers.entries()) : headers;
+        if (!(headers instanceof Headers)) return headers;
+        const plain: Record<string, string> = {};
+        headers.forEach((value, key) => (plain[key] = value));
+        return plain;
       },
     }),
   );

@@ -129,7 +129,7 @@ export async function startSecretManagerServer(
       const parent = required(req.parent, "parent");
       parseSecretName(parent);
       allow(ctx, "secretmanager.versions.add", parent, parent);
-      if (!req.payload) throw new RpcError(GrpcStatus.INVALID_ARGUMENT, "payload is required.");
+      if (!req.payload) throw new RpcError(GrpcStatus.INVALID_ARGUMENT, "Field [payload] is required.");
       return store.addVersion(parent, req.payload.data ?? Buffer.alloc(0), req.payload.dataCrc32c);
     },
     ListSecretVersions: (req: Listing, ctx) => {

@@ -96,6 +96,13 @@ export class SecretStore {
         `Secret ID [${secretId}] is invalid: it must be 1-255 characters of letters, digits, '_' or '-'.`,
       );
     }
+    // Global secrets need a replication policy; regional ones (…/locations/…) must not have one.
+    const replicated = hasReplication(secret.replication);
+    const regional = parent.includes("/locations/");
+    if (!regional && !replicated)
+      throw new RpcError(GrpcStatus.INVALID_ARGUMENT, "Secret.replication must be provided.");
+    if (regional && replicated)
+      throw new RpcError(GrpcStatus.INVALID_ARGUMENT, "Secret.replication should not be provided.");
     const name = `${parent}/secrets/${secretId}`;
     if (this.secrets.has(name))
       throw new RpcError(GrpcStatus.ALREADY_EXISTS, `Secret [${name}] already exists.`);
@@ -103,7 +110,7 @@ export class SecretStore {
       name,
       createTime: this.now(),
       labels: { ...(secret.labels ?? {}) },
-      replication: secret.replication ?? { automatic: {} },
+      replication: secret.replication ?? {},
       etag: newEtag(),
       versions: [],
       nextVersion: 1,
@@ -210,6 +217,12 @@ export class SecretStore {
     if (!version) throw new RpcError(GrpcStatus.NOT_FOUND, `Secret Version [${name}] not found.`);
     return { secret, version };
   }
+}
+
+function hasReplication(replication: unknown): boolean {
+  if (typeof replication !== "object" || replication === null) return false;
+  const r = replication as { automatic?: unknown; userManaged?: unknown };
+  return Boolean(r.automatic ?? r.userManaged);
 }
 
 function secretMessage(s: StoredSecret): SecretMessage {
