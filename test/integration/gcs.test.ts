@@ -1,7 +1,8 @@
 // The local GCS server, driven through @google-cloud/storage exactly as the
 // product's adapter will use it: `new Storage({ apiEndpoint, projectId })`,
 // no credentials on the machine.
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -178,6 +179,21 @@ describe("uploads", () => {
     expect(((await again.json()) as { generation: string }).generation).toBe(meta.generation);
   });
 
+  it("a media upload cut off mid-body leaves no object and no temp file", async () => {
+    const url = new URL(`${server.url}/upload/storage/v1/b/bqx-test/o?uploadType=media&name=cut%2Foff.bin`);
+    const req = request(url, { method: "POST", headers: { "content-length": String(1 << 20) } });
+    req.on("error", () => undefined); // the socket is destroyed on purpose
+    req.write(bytes(100_000, 5));
+    await new Promise((r) => setTimeout(r, 50));
+    req.destroy();
+    // The server notices the abort asynchronously; poll (bounded) until its temp area is empty.
+    for (let i = 0; i < 100 && (await readdir(join(dir, "tmp"))).length > 0; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(await readdir(join(dir, "tmp"))).toEqual([]);
+    expect((await bucket.file("cut/off.bin").exists())[0]).toBe(false);
+  });
+
   it("a cancelled session answers 499, then 404", async () => {
     const [uri] = await bucket.file("res/cancelled.bin").createResumableUpload();
     expect((await fetch(uri, { method: "DELETE" })).status).toBe(499);
@@ -323,14 +339,33 @@ describe("delete, preconditions and errors", () => {
     expect(m3.metageneration).toBe("2");
     expect(m3.metadata).toEqual({ k: "v" });
 
+    // A failed ifGenerationNotMatch is 304 Not Modified (request-preconditions docs); a failed *Match is 412.
+    const notModified = await fetch(
+      `${server.url}/storage/v1/b/bqx-test/o/pre%2Fmanifest.json?ifGenerationNotMatch=${m2.generation}`,
+    );
+    expect(notModified.status).toBe(304);
+    const modified = await fetch(
+      `${server.url}/storage/v1/b/bqx-test/o/pre%2Fmanifest.json?ifGenerationNotMatch=1`,
+    );
+    expect(modified.status).toBe(200);
     const res = await fetch(
-      `${server.url}/upload/storage/v1/b/bqx-test/o?uploadType=media&name=pre%2Fmanifest.json&ifGenerationNotMatch=${m2.generation}`,
+      `${server.url}/upload/storage/v1/b/bqx-test/o?uploadType=media&name=pre%2Fmanifest.json&ifGenerationMatch=1`,
       { method: "POST", body: "v3" },
     );
     expect(res.status).toBe(412);
-    expect(((await res.json()) as { error: { errors: { reason: string }[] } }).error.errors[0]!.reason).toBe(
-      "conditionNotMet",
-    );
+    expect(await res.json()).toEqual({
+      error: {
+        code: 412,
+        message: "At least one of the pre-conditions you specified did not hold.",
+        errors: [
+          {
+            message: "At least one of the pre-conditions you specified did not hold.",
+            domain: "global",
+            reason: "conditionNotMet",
+          },
+        ],
+      },
+    });
     await file.delete({ ifGenerationMatch: m2.generation! });
     expect((await file.exists())[0]).toBe(false);
   });

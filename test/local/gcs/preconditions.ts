@@ -1,5 +1,5 @@
 // Generation and metageneration preconditions (ifGenerationMatch & co.).
-// Writes that fail one answer 412; reads failing a *NotMatch answer 304, as GCS does.
+// A failed *Match answers 412, a failed *NotMatch 304, as the JSON API documents.
 import { conditionNotMet, GcsError, invalid } from "./errors.js";
 import type { ObjectMeta } from "./resources.js";
 
@@ -34,23 +34,23 @@ export function hasPreconditions(p: Preconditions): boolean {
 }
 
 /**
- * Checks `p` against the current object (undefined = absent). `ifGenerationMatch=0`
- * means "only if absent". For reads, a failed *NotMatch is 304 Not Modified.
+ * Checks `p` against the current object (undefined = absent). As documented for
+ * the JSON API: a failed *Match is 412 Precondition Failed, a failed *NotMatch is
+ * 304 Not Modified; `ifGenerationMatch=0` means "only if absent", and a *NotMatch
+ * on an absent object fails (412, there being nothing "not modified").
  */
-export function checkPreconditions(
-  p: Preconditions,
-  current: ObjectMeta | undefined,
-  mode: "read" | "write",
-): void {
+export function checkPreconditions(p: Preconditions, current: ObjectMeta | undefined): void {
   const gen = current?.generation ?? "0";
   if (p.ifGenerationMatch !== undefined && p.ifGenerationMatch !== gen) throw conditionNotMet();
-  if (p.ifMetagenerationMatch !== undefined) {
-    if (!current || current.metageneration !== p.ifMetagenerationMatch) throw conditionNotMet();
+  if (p.ifMetagenerationMatch !== undefined && current?.metageneration !== p.ifMetagenerationMatch) {
+    throw conditionNotMet();
   }
-  const notMatchFailed =
+  const notMatch = p.ifGenerationNotMatch !== undefined || p.ifMetagenerationNotMatch !== undefined;
+  if (notMatch && !current) throw conditionNotMet();
+  if (
     (p.ifGenerationNotMatch !== undefined && p.ifGenerationNotMatch === gen) ||
-    (p.ifMetagenerationNotMatch !== undefined && current?.metageneration === p.ifMetagenerationNotMatch);
-  if (notMatchFailed) {
-    throw mode === "read" ? new GcsError(304, "notModified", "Not Modified") : conditionNotMet();
+    (p.ifMetagenerationNotMatch !== undefined && current?.metageneration === p.ifMetagenerationNotMatch)
+  ) {
+    throw new GcsError(304, "notModified", "Not Modified");
   }
 }

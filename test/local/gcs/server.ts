@@ -222,7 +222,7 @@ export async function startGcsServer(opts: GcsServerOptions): Promise<GcsServer>
       if (fields.contentType === undefined && typeof headerType === "string") fields.contentType = headerType;
       const pre = parsePreconditions(q);
       // GCS checks preconditions when the session starts, and again when it completes.
-      checkPreconditions(pre, store.findObject(bucket, name), "write");
+      checkPreconditions(pre, store.findObject(bucket, name));
       const declared = req.headers["x-upload-content-length"];
       const rec = await sessions.create({
         bucket,
@@ -351,7 +351,7 @@ export async function startGcsServer(opts: GcsServerOptions): Promise<GcsServer>
         const meta = store.getObject(r.bucket, r.object);
         const generation = q.get("generation");
         if (generation !== null && generation !== meta.generation) throw noSuchObject(r.bucket, r.object);
-        checkPreconditions(parsePreconditions(q), meta, "read");
+        checkPreconditions(parsePreconditions(q), meta);
         if (r.forceMedia || q.get("alt") === "media") {
           await sendMedia(req, res, meta, store.dataPath(meta));
         } else {

@@ -219,7 +219,7 @@ export class GcsStore {
       return await this.locks.run(`object\0${bucket}\0${name}`, async () => {
         const entry = this.requireBucket(bucket);
         const current = entry.objects.get(name);
-        checkPreconditions(pre, current, "write");
+        checkPreconditions(pre, current);
         const now = new Date().toISOString();
         const meta: ObjectMeta = {
           bucket,
@@ -260,7 +260,7 @@ export class GcsStore {
       if (!current || (generation !== undefined && generation !== current.generation)) {
         throw noSuchObject(bucket, name);
       }
-      checkPreconditions(pre, current, "write");
+      checkPreconditions(pre, current);
       await unlink(this.metaPath(bucket, name));
       entry.objects.delete(name);
       await unlink(this.dataPath(current)).catch(() => undefined);
@@ -281,7 +281,7 @@ export class GcsStore {
       if (!current || (generation !== undefined && generation !== current.generation)) {
         throw noSuchObject(bucket, name);
       }
-      checkPreconditions(pre, current, "write");
+      checkPreconditions(pre, current);
       const { metadata, ...plain } = fields;
       const next: ObjectMeta = {
         ...current,
