@@ -194,6 +194,22 @@ describe("uploads", () => {
     expect((await bucket.file("cut/off.bin").exists())[0]).toBe(false);
   });
 
+  it("speaks the session protocol: 308 per chunk, 400 for a gap, 'bytes */N' completes", async () => {
+    const [uri] = await bucket.file("res/raw.bin").createResumableUpload();
+    const put = (range: string, body?: string) =>
+      fetch(uri, { method: "PUT", headers: { "content-range": range }, ...(body !== undefined && { body }) });
+    const first = await put("bytes 0-9/*", "0123456789");
+    expect(first.status).toBe(308);
+    expect(first.headers.get("range")).toBe("bytes=0-9");
+    expect((await put("bytes 20-29/*", "abcdefghij")).status).toBe(400);
+    // Overlapping bytes the server already holds are not stored twice.
+    const overlap = await put("bytes 5-14/*", "56789ABCDE");
+    expect(overlap.headers.get("range")).toBe("bytes=0-14");
+    const done = await put("bytes */15");
+    expect(done.status).toBe(200);
+    expect((await bucket.file("res/raw.bin").download())[0].toString()).toBe("0123456789ABCDE");
+  });
+
   it("a cancelled session answers 499, then 404", async () => {
     const [uri] = await bucket.file("res/cancelled.bin").createResumableUpload();
     expect((await fetch(uri, { method: "DELETE" })).status).toBe(499);
@@ -233,6 +249,14 @@ describe("downloads", () => {
     const tail: Buffer[] = [];
     for await (const c of file.createReadStream({ start: 9_990 })) tail.push(c as Buffer);
     expect(Buffer.concat(tail).equals(data.subarray(9_990))).toBe(true);
+    const pathStyle = await fetch(`${server.url}/bqx-test/dl/range.bin`, { headers: { range: "bytes=0-3" } });
+    expect(pathStyle.status).toBe(206);
+    expect(Buffer.from(await pathStyle.arrayBuffer()).equals(data.subarray(0, 4))).toBe(true);
+    const head = await fetch(`${server.url}/download/storage/v1/b/bqx-test/o/dl%2Frange.bin`, {
+      method: "HEAD",
+    });
+    expect(head.headers.get("content-length")).toBe(String(data.length));
+    expect(head.headers.get("x-goog-hash")).toContain(`crc32c=${clientCrc32c(data)}`);
     const res = await fetch(`${server.url}/storage/v1/b/bqx-test/o/dl%2Frange.bin?alt=media`, {
       headers: { range: "bytes=20000-" },
     });
