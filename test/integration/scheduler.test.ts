@@ -6,6 +6,7 @@ import { status } from "@grpc/grpc-js";
 import type { IncomingHttpHeaders } from "node:http";
 import { startSchedulerServer, type RunningScheduler } from "../local/scheduler/server.js";
 import { startHttpServer, readBody, type RunningHttpServer } from "../local/common/net.js";
+import { backoffMs } from "../local/scheduler/dispatch.js";
 
 const PARENT = "projects/demo/locations/us-central1";
 
@@ -266,6 +267,22 @@ describe("local Cloud Scheduler via @google-cloud/scheduler", () => {
     await client.deleteJob({ name: `${PARENT}/jobs/flaky` });
   });
 
+  it("keeps retrying past retry_count until max_retry_duration is also reached", async () => {
+    clock = new Date("2026-11-25T10:00:00Z");
+    const retryConfig = {
+      retryCount: 1,
+      maxRetryDuration: { nanos: 100_000_000 }, // 100 ms
+      minBackoffDuration: { nanos: 20_000_000 },
+      maxDoublings: 5,
+    };
+    await client.createJob({ parent: PARENT, job: httpJob("both-limits", { retryConfig }) });
+    replies = [500, 500, 500, 500, 500, 500];
+    const [result] = await scheduler.fireDue(new Date("2026-11-25T11:00:00Z"));
+    // 20 ms (retry_count reached), then 40 ms (60 ms elapsed); the next, 80 ms, would pass 100 ms.
+    expect(result?.attempts.map((a) => a.delayMs)).toEqual([0, 20, 40]);
+    await client.deleteJob({ name: `${PARENT}/jobs/both-limits` });
+  });
+
   it("does not retry when retry_count is 0", async () => {
     clock = new Date("2026-11-25T10:00:00Z");
     await client.createJob({ parent: PARENT, job: httpJob("once") });
@@ -292,6 +309,20 @@ describe("local Cloud Scheduler via @google-cloud/scheduler", () => {
     const err = await rejection(client.getLocation({ name: "projects/demo/locations/us-central1" }));
     expect(err.code).toBe(status.UNIMPLEMENTED);
     expect(err.details).toBe("Locations.GetLocation is not implemented by the local emulator");
+  });
+});
+
+describe("retry backoff", () => {
+  it("follows RetryConfig's documented example: 10s, 20s, 40s, 80s, 160s, 240s, 300s, 300s", () => {
+    const policy = {
+      retryCount: 5,
+      maxRetryDurationMs: 0,
+      minBackoffMs: 10_000,
+      maxBackoffMs: 300_000,
+      maxDoublings: 3,
+    };
+    const delays = [1, 2, 3, 4, 5, 6, 7, 8].map((retry) => backoffMs(policy, retry) / 1000);
+    expect(delays).toEqual([10, 20, 40, 80, 160, 240, 300, 300]);
   });
 });
 

@@ -117,19 +117,23 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
     return s;
   };
 
-  /** Queues one execution behind the job's previous one. */
+  /**
+   * Starts one execution. Scheduled ones queue behind the job's previous execution (never two
+   * outstanding); RunJob passes `queue: false` since it dispatches "even if the job is already running".
+   */
   const run = (
     s: StoredJob,
     scheduleTime: Date,
     start: Date,
     nextScheduled: Date | undefined,
+    queue = true,
   ): Promise<FireResult> => {
     const job = structuredClone(s.job);
     const header = rfc3339InZone(
       scheduleTime,
       utcOffsetMinutes(scheduleTime.getTime(), job.timeZone || "UTC"),
     );
-    const p = s.chain.then(() =>
+    const p = (queue ? s.chain : Promise.resolve()).then(() =>
       execute(job, scheduleTime, header, start, nextScheduled, {
         oidcTokenFor,
         sleep,
@@ -140,7 +144,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
         return result;
       }),
     );
-    s.chain = p.catch(() => undefined);
+    if (queue) s.chain = p.catch(() => undefined);
     inflight.add(p);
     void p.finally(() => inflight.delete(p)).catch(() => undefined);
     return p;
@@ -256,7 +260,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
       const s = find(req.name);
       const at = now();
       // Dispatched now, even if an execution is running; the response does not wait for it.
-      void run(s, at, at, s.scheduleTime).catch(() => undefined);
+      void run(s, at, at, s.scheduleTime, false).catch(() => undefined);
       return view(s);
     },
   };
