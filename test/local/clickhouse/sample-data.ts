@@ -182,8 +182,9 @@ class Expressions {
     return `(${this.h("merged", p)} % 4 = 0)`;
   }
 
-  distinctId(p: string, j: string): string {
-    return `multiIf(${j} = 0, toString(${this.uuid("anon", p)}), ${j} = 1, concat('user', toString(${p}), '@example.com'), concat('user_', toString(${p})))`;
+  /** The j-th distinct_id of person p: anonymous id, email, handle. `anon` may be a precomputed column. */
+  distinctId(p: string, j: string, anon = `toString(${this.uuid("anon", p)})`): string {
+    return `multiIf(${j} = 0, ${anon}, ${j} = 1, ${this.email(p)}, concat('user_', toString(${p})))`;
   }
 
   versions(p: string): string {
@@ -289,7 +290,8 @@ export async function generateSampleData(
       )`);
   }
 
-  // events
+  // events: per-event hashes joined to per-person values (computed once per
+  // person, not once per event: this is most of the generation time).
   const lateCut = Math.round(late * 1e6);
   const nullCut = Math.round(nullInserted * 1e6);
   await target.exec(`
@@ -300,54 +302,72 @@ export async function generateSampleData(
            toDateTime(intDiv(ingest_us, 1000000), 'UTC'), n,
            if(legacy, NULL, fromUnixTimestamp64Micro(ingest_us + 1000 + toInt64(hi % 9000), 'UTC'))
     FROM (
-      SELECT number AS n,
-             ${x.h("ev", "n")} AS hi,
-             -- Hashes depend on argument types: p must be UInt64 as numbers() gives it elsewhere.
-             toUInt64(${x.h("person-of", "n")} % ${persons}) AS p,
-             ${x.h("did-of", "n")} % ${x.distinctCount("p")} AS j,
-             ${x.uuid("event", "n")} AS uuid,
-             ${x.team("p")} AS team_id,
-             ${x.distinctId("p", "j")} AS distinct_id,
-             ${x.personUuid("p")} AS person_id,
-             ${x.personProperties("p", `(${x.versions("p")} - 1)`)} AS person_properties,
-             ${startUs} + toInt64(${x.h("ts", "n")} % ${spanUs}) AS ts_us,
-             ${x.h("late", "n")} % 1000000 < ${lateCut} AS is_late,
-             ${x.h("legacy", "n")} % 1000000 < ${nullCut} AS legacy,
-             ts_us + if(is_late, ${MICROS_PER_HOUR} + toInt64(${x.h("lag", "n")} % ${3 * MICROS_PER_DAY}),
-                                 100000 + toInt64(${x.h("lag", "n")} % ${5 * MICROS_PER_SECOND})) AS ingest_us,
-             ${x.h("kind", "n")} % 100 AS kind,
-             multiIf(kind < 45, '$pageview', kind < 65, '$autocapture', kind < 75, '$pageleave', kind < 78, '$identify',
-                     ${pick(CUSTOM_EVENTS, x.h("custom", "n"))}) AS event,
-             concat(${pick(HOSTS, x.h("host", "n"))}, ${pick(PATHS, x.h("path", "n"))}) AS url,
-             if(event = '$autocapture', ${pick(ELEMENT_CHAINS, x.h("chain", "n"))}, '') AS elements_chain,
-             concat('{"$browser":', toJSONString(${pick(BROWSERS, x.h("browser", "p"))}),
-                    ',"$os":', toJSONString(${pick(OSES, x.h("os", "p"))}),
+      SELECT *,
+             did_h % ndid AS j,
+             ${x.distinctId("p", "j", "anon_id")} AS distinct_id,
+             concat('{"$browser":', toJSONString(browser),
+                    ',"$os":', toJSONString(os),
                     ',"$current_url":', toJSONString(url),
                     ',"$host":', toJSONString(domain(url)),
                     ',"$pathname":', toJSONString(path(url)),
-                    ',"$ip":', toJSONString(IPv4NumToString(toUInt32(${x.h("ip", "p")} % 4294967296))),
+                    ',"$ip":', toJSONString(ip),
                     ',"$lib":"web","$lib_version":"1.187.2"',
-                    ',"$screen_width":', toString(${pick(["1920", "1440", "390", "1280"], x.h("screen", "p"))}),
-                    ',"$referrer":', if(${x.h("ref", "n")} % 3 = 0, 'null', toJSONString('https://news.ycombinator.com/')),
-                    ',"title":', toJSONString(${pick(TITLES, x.h("title", "n"))}),
+                    ',"$screen_width":', screen,
+                    ',"$referrer":', if(hi % 3 = 0, 'null', toJSONString('https://news.ycombinator.com/')),
+                    ',"title":', toJSONString(title),
                     ',"$session_id":', toJSONString(toString(${x.uuid("session", "p", `intDiv(ts_us, ${MICROS_PER_DAY})`)})),
-                    ',"$feature_flags":{"new-onboarding":', if(${x.h("ff", "p")} % 2 = 0, 'true', 'false'),
-                    ',"pricing-test":', toJSONString(${pick(["control", "test", "test-2"], x.h("ffv", "p"))}), '}',
-                    ',"$active_feature_flags":', if(${x.h("ff", "p")} % 2 = 0, '["new-onboarding","pricing-test"]', '["pricing-test"]'),
+                    ',"$feature_flags":{"new-onboarding":', if(ff, 'true', 'false'),
+                    ',"pricing-test":', toJSONString(ffv), '}',
+                    ',"$active_feature_flags":', if(ff, '["new-onboarding","pricing-test"]', '["pricing-test"]'),
                     if(event = 'purchase',
                        concat(',"revenue":', toString(round(5 + (${x.h("amount", "n")} % 50000) / 100, 2)),
                               ',"items":[{"sku":', toJSONString(concat('SKU-', toString(${x.h("sku", "n")} % 1000))),
                               ',"qty":', toString(1 + ${x.h("qty", "n")} % 3), ',"gift":false}]'),
                        ''),
-                    if(event = '$identify' OR ${x.h("set", "n")} % 20 = 0,
-                       concat(',"$set":{"email":', toJSONString(${x.email("p")}),
-                              ',"plan":', toJSONString(${pick(PLANS, x.h("plan", "p"))}), '}'),
+                    if(event = '$identify' OR intDiv(hi, 7) % 20 = 0,
+                       concat(',"$set":{"email":', toJSONString(email), ',"plan":', toJSONString(plan), '}'),
                        ''),
-                    if(${x.h("setonce", "n")} % 50 = 0,
+                    if(intDiv(hi, 11) % 50 = 0,
                        concat(',"$set_once":{"$initial_referrer":"$direct","$initial_current_url":', toJSONString(url), '}'),
                        ''),
                     '}') AS properties
-      FROM numbers(${events})
+      FROM (
+        SELECT number AS n,
+               ${x.h("ev", "n")} AS hi,
+               -- Hashes depend on argument types: p must be UInt64 as numbers() gives it elsewhere.
+               toUInt64(${x.h("person-of", "n")} % ${persons}) AS p,
+               ${x.h("did-of", "n")} AS did_h,
+               ${x.uuid("event", "n")} AS uuid,
+               ${startUs} + toInt64(${x.h("ts", "n")} % ${spanUs}) AS ts_us,
+               ${x.h("late", "n")} % 1000000 < ${lateCut} AS is_late,
+               ${x.h("legacy", "n")} % 1000000 < ${nullCut} AS legacy,
+               ts_us + if(is_late, ${MICROS_PER_HOUR} + toInt64(${x.h("lag", "n")} % ${3 * MICROS_PER_DAY}),
+                                   100000 + toInt64(${x.h("lag", "n")} % ${5 * MICROS_PER_SECOND})) AS ingest_us,
+               ${x.h("kind", "n")} % 100 AS kind,
+               multiIf(kind < 45, '$pageview', kind < 65, '$autocapture', kind < 75, '$pageleave', kind < 78, '$identify',
+                       ${pick(CUSTOM_EVENTS, "intDiv(hi, 3)")}) AS event,
+               concat(${pick(HOSTS, "intDiv(hi, 5)")}, ${pick(PATHS, "intDiv(hi, 13)")}) AS url,
+               if(event = '$autocapture', ${pick(ELEMENT_CHAINS, "intDiv(hi, 17)")}, '') AS elements_chain,
+               ${pick(TITLES, "intDiv(hi, 19)")} AS title
+        FROM numbers(${events})
+      ) AS e
+      INNER JOIN (
+        SELECT number AS p,
+               ${x.team("p")} AS team_id,
+               ${x.personUuid("p")} AS person_id,
+               ${x.personProperties("p", `(${x.versions("p")} - 1)`)} AS person_properties,
+               ${x.distinctCount("p")} AS ndid,
+               toString(${x.uuid("anon", "p")}) AS anon_id,
+               ${x.email("p")} AS email,
+               ${pick(BROWSERS, x.h("browser", "p"))} AS browser,
+               ${pick(OSES, x.h("os", "p"))} AS os,
+               IPv4NumToString(toUInt32(${x.h("ip", "p")} % 4294967296)) AS ip,
+               ${pick(["1920", "1440", "390", "1280"], x.h("screen", "p"))} AS screen,
+               ${x.h("ff", "p")} % 2 = 0 AS ff,
+               ${pick(["control", "test", "test-2"], x.h("ffv", "p"))} AS ffv,
+               ${pick(PLANS, x.h("plan", "p"))} AS plan
+        FROM numbers(${persons})
+      ) AS pp USING (p)
     )
     SETTINGS ${JSON_SETTINGS}`);
 
