@@ -26,11 +26,13 @@ import { unsupported } from "./functions.js";
 import { bindParams, type BoundParams } from "./params.js";
 import { readPath, resolveTable, tableNotFound, uniqueRefs, refKey } from "./tables.js";
 import { isOp, tokenize, type Token } from "./tokens.js";
+import { registerUdfs } from "./udfs.js";
 import { collectCteNames, translateRange, type TranslateContext } from "./translate.js";
 
 export async function createQueryEngine(deps: QueryEngineDeps): Promise<QueryEngine> {
   // BigQuery computes TIMESTAMP functions in UTC unless told otherwise.
   await deps.connection.run("SET TimeZone = 'UTC'");
+  await registerUdfs(deps.connection);
   const analyzer = await GoogleSqlAnalyzer.start();
   return {
     prepare: (sql, options) => prepare(deps, analyzer, sql, options),

@@ -4,6 +4,7 @@
 import { BigQueryEngineError } from "../contracts.js";
 import { duckString, isOp, isWord, type Token } from "./tokens.js";
 import { duckType } from "./types.js";
+import { CANONICAL_JSON } from "./udfs.js";
 
 /** One call site: `NAME(inside)`, with the translator for its argument ranges. */
 export interface CallSite {
@@ -281,8 +282,29 @@ const cast =
       // BigQuery rounds FLOAT64 half away from zero; DuckDB's cast rounds half to even.
       return `(CASE typeof(${value}) WHEN 'DOUBLE' THEN ${duck}(round(TRY_CAST(${value} AS DOUBLE)) AS BIGINT) ELSE ${duck}(${value} AS BIGINT) END)`;
     }
+    if (target === "VARCHAR") {
+      // BigQuery prints a TIMESTAMP's fraction in groups of three digits, and 1.0 as "1".
+      return `(CASE typeof(${value}) WHEN 'TIMESTAMP WITH TIME ZONE' THEN ${timestampText(`TRY_CAST(${value} AS TIMESTAMPTZ)`, " ", "+00")} WHEN 'DOUBLE' THEN regexp_replace(${duck}(${value} AS VARCHAR), '\\.0$', '') ELSE ${duck}(${value} AS VARCHAR) END)`;
+    }
     return `${duck}(${value} AS ${target})`;
   };
+
+/** A TIMESTAMPTZ as BigQuery prints it: seconds, then .mmm or .mmmmmm when not zero. */
+export function timestampText(ts: string, separator: " " | "T", zone: "+00" | "Z"): string {
+  const micros = `((epoch_us(${ts}) % 1000000 + 1000000) % 1000000)`;
+  const fraction = `(CASE WHEN ${micros} = 0 THEN '' WHEN ${micros} % 1000 = 0 THEN '.' || lpad(CAST(${micros} // 1000 AS VARCHAR), 3, '0') ELSE '.' || lpad(CAST(${micros} AS VARCHAR), 6, '0') END)`;
+  return `(strftime(${ts}, '%Y-%m-%d${separator}%H:%M:%S') || ${fraction} || '${zone}')`;
+}
+
+// TO_JSON_STRING: canonical JSON; TIMESTAMPs in RFC 3339; INT64 beyond 2^53 quoted, as BigQuery does.
+const toJsonString: FunctionTranslator = (call) => {
+  argCount(call, 1);
+  const value = argSql(call, 0);
+  return `COALESCE(CASE typeof(${value})
+    WHEN 'TIMESTAMP WITH TIME ZONE' THEN '"' || ${timestampText(`TRY_CAST(${value} AS TIMESTAMPTZ)`, "T", "Z")} || '"'
+    WHEN 'BIGINT' THEN (CASE WHEN abs(TRY_CAST(${value} AS BIGINT)) > 9007199254740992 THEN '"' || CAST(${value} AS VARCHAR) || '"' ELSE CAST(${value} AS VARCHAR) END)
+    ELSE ${CANONICAL_JSON}(CAST(to_json(${value}) AS VARCHAR)) END, 'null')`;
+};
 
 /** NULL if any argument is NULL, as BigQuery's GREATEST/LEAST (DuckDB's skip NULLs). */
 const nullStrict =
@@ -371,12 +393,9 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   JSON_TYPE: jsonType,
   PARSE_JSON: (call) => {
     argCount(call, 1);
-    return `json(${argSql(call, 0)})`;
+    return `CAST(${CANONICAL_JSON}(CAST(json(${argSql(call, 0)}) AS VARCHAR)) AS JSON)`;
   },
-  TO_JSON_STRING: (call) => {
-    argCount(call, 1);
-    return `CAST(to_json(${argSql(call, 0)}) AS VARCHAR)`;
-  },
+  TO_JSON_STRING: toJsonString,
   // Strings
   LOWER: same("lower"),
   UPPER: same("upper"),

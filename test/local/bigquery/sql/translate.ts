@@ -3,6 +3,8 @@
 // paths, literals, parameters, functions (functions.ts), ORDER BY null order,
 // SELECT * EXCEPT. Whatever it does not know is refused by name.
 import { BigQueryEngineError, duckdbQuote, duckdbTableName, type TableRef } from "../contracts.js";
+import { canonicalJson } from "./cells.js";
+import { DIVIDE } from "./udfs.js";
 import { NILADIC, translateCall, unsupported } from "./functions.js";
 import { readPath, resolveTable, type ResolveContext } from "./tables.js";
 import { duckString, isOp, isWord, matchingParen, splitTopLevel, type Token } from "./tokens.js";
@@ -77,18 +79,80 @@ export function collectCteNames(tokens: Token[]): Set<string> {
   return names;
 }
 
-/** Output assembly: tokens separated by spaces, except around dots. */
+interface Piece {
+  text: string;
+  glued: boolean;
+  /** Ends a left operand of "/": an operator or keyword of lower precedence. */
+  boundary: boolean;
+}
+
+/** Output assembly: pieces separated by spaces, except around dots. */
 class Out {
-  private text = "";
-  private glue = true;
-  push(piece: string, glueBefore = false, glueAfter = false): void {
-    this.text += this.glue || glueBefore ? piece : ` ${piece}`;
-    this.glue = glueAfter;
+  private pieces: Piece[] = [];
+  private glueNext = true;
+  push(text: string, options: { glueBefore?: boolean; glueAfter?: boolean; boundary?: boolean } = {}): void {
+    this.pieces.push({ text, glued: this.glueNext || !!options.glueBefore, boundary: !!options.boundary });
+    this.glueNext = !!options.glueAfter;
+  }
+  /** Removes the operand that ends the output so far (back to the last boundary; CASE ... END whole). */
+  takeLeftOperand(): string {
+    let k = this.pieces.length;
+    let caseDepth = 0;
+    while (k > 0) {
+      const p = this.pieces[k - 1] as Piece;
+      const word = p.text.toUpperCase();
+      if (word === "END") caseDepth++;
+      else if (word === "CASE") caseDepth--;
+      else if (p.boundary && caseDepth === 0) break;
+      k--;
+    }
+    const taken = this.pieces.splice(k);
+    if (taken.length === 0) throw new BigQueryEngineError("invalidQuery", 'Syntax error: Unexpected "/"');
+    this.glueNext = this.pieces.length === 0;
+    return join(taken);
   }
   toString(): string {
-    return this.text;
+    return join(this.pieces);
   }
 }
+
+function join(pieces: Piece[]): string {
+  return pieces.map((p, i) => (p.glued || i === 0 ? p.text : ` ${p.text}`)).join("");
+}
+
+/** Index past the operand that starts at tokens[start] (the right side of "/"). */
+function rightOperandEnd(tokens: Token[], start: number, end: number): number {
+  let k = start;
+  while (isOp(tokens[k], "-", "+", "~")) k++;
+  const t = tokens[k];
+  if (!t || k >= end)
+    throw new BigQueryEngineError("invalidQuery", 'Syntax error: Expected an operand after "/"');
+  if (isOp(t, "(")) k = matchingParen(tokens, k) + 1;
+  else if (isWord(t, "CASE")) {
+    let depth = 0;
+    for (; k < end; k++) {
+      if (isOp(tokens[k], "(", "[")) k = matchingParen(tokens, k);
+      else if (isWord(tokens[k], "CASE")) depth++;
+      else if (isWord(tokens[k], "END") && --depth === 0) break;
+    }
+    k++;
+  } else if (t.kind === "ident" && isOp(tokens[k + 1], "(")) k = matchingParen(tokens, k + 1) + 1;
+  else if (
+    t.kind === "ident" &&
+    TYPED_LITERALS.has(t.value.toUpperCase()) &&
+    tokens[k + 1]?.kind === "string"
+  )
+    k += 2;
+  else k++;
+  // Field paths: a.b.c
+  while (isOp(tokens[k], ".") && (tokens[k + 1]?.kind === "ident" || tokens[k + 1]?.kind === "quoted"))
+    k += 2;
+  return Math.min(k, end);
+}
+
+// Operators that bind like "/" (so stay inside its left operand) or tighter.
+const SAME_LEVEL_OPS = new Set([".", "*", "/", "||"]);
+const LITERAL_WORDS = new Set(["NULL", "TRUE", "FALSE", "END"]);
 
 /** A table at tokens[start]; returns the DuckDB name and the index past the path. */
 export function translateTablePath(
@@ -113,6 +177,17 @@ export function translateTablePath(
   }
   const ref = resolveTable(path.parts, ctx);
   return { sql: duckdbTableName(ref), end: path.end, ref };
+}
+
+function canonicalLiteral(token: Token): string {
+  try {
+    return canonicalJson(token.value);
+  } catch {
+    throw new BigQueryEngineError(
+      "invalidQuery",
+      `Invalid JSON literal: ${token.value.slice(0, 50)} at [${token.line}:${token.column}]`,
+    );
+  }
 }
 
 function numberLiteral(text: string): string {
@@ -167,11 +242,17 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
         } else if (isOp(t, "[")) {
           throw unsupported("array subscripts and array literals");
         } else if (isOp(t, ".")) {
-          out.push(".", true, true);
+          out.push(".", { glueBefore: true, glueAfter: true });
         } else if (isOp(t, ";") && k === end - 1) {
           // A trailing semicolon ends the statement.
+        } else if (isOp(t, "/")) {
+          // BigQuery's "/" fails on a zero divisor; DuckDB's returns NULL or infinity.
+          const left = out.takeLeftOperand();
+          const rightEnd = rightOperandEnd(tokens, k + 1, end);
+          out.push(`${DIVIDE}(${left}, ${translateRange(tokens, k + 1, rightEnd, ctx)})`);
+          k = rightEnd - 1;
         } else {
-          out.push(t.value);
+          out.push(t.value, { boundary: !SAME_LEVEL_OPS.has(t.value) });
           if (isOp(t, ",") && fromClause) tableNext = true;
         }
         continue;
@@ -183,11 +264,11 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
     if (isOp(next, "(") && (!RESERVED.has(word) || KEYWORD_FUNCTIONS.has(word))) {
       if (isOp(prev, ".")) throw unsupported(`the function ${prev ? tokens[k - 2]?.text : ""}.${t.text}`);
       if (word === "REPLACE" && isOp(prev, "*")) {
-        out.push("REPLACE");
+        out.push("REPLACE", { boundary: true });
         continue;
       }
       if (word === "INSERT" || word === "VALUES") {
-        out.push(word);
+        out.push(word, { boundary: true });
         continue;
       }
       const close = matchingParen(tokens, k + 1);
@@ -205,7 +286,9 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
       continue;
     }
     if (TYPED_LITERALS.has(word) && next?.kind === "string") {
-      out.push(`CAST(${duckString(next.value)} AS ${duckType([t])})`);
+      // JSON literals are stored in BigQuery's canonical form.
+      const literal = word === "JSON" ? canonicalLiteral(next) : next.value;
+      out.push(`CAST(${duckString(literal)} AS ${duckType([t])})`);
       k++;
       continue;
     }
@@ -215,18 +298,18 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
     }
     if (word === "ARRAY" || word === "STRUCT" || word === "UNNEST") throw unsupported(word);
     if (word === "FROM" && !isWord(prev, "DISTINCT")) {
-      out.push("FROM");
+      out.push("FROM", { boundary: true });
       fromClause = true;
       tableNext = true;
       continue;
     }
     if (word === "JOIN") {
-      out.push("JOIN");
+      out.push("JOIN", { boundary: true });
       tableNext = true;
       continue;
     }
     if (word === "EXCEPT" && isOp(prev, "*") && isOp(next, "(")) {
-      out.push("EXCLUDE");
+      out.push("EXCLUDE", { boundary: true });
       continue;
     }
     if (CLAUSE_END.has(word)) fromClause = false;
@@ -234,7 +317,9 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
       k = translateOrderBy(tokens, k + 2, end, ctx, out) - 1;
       continue;
     }
-    out.push(DUCKDB_ONLY_RESERVED.has(word) ? duckdbQuote(t.value) : t.text);
+    out.push(DUCKDB_ONLY_RESERVED.has(word) ? duckdbQuote(t.value) : t.text, {
+      boundary: RESERVED.has(word) && !LITERAL_WORDS.has(word),
+    });
   }
   return out.toString();
 }
@@ -272,6 +357,6 @@ function translateOrderBy(
     if (!nulls) nulls = direction === "ASC" ? "NULLS FIRST" : "NULLS LAST";
     return `${translateRange(tokens, s, exprEnd, ctx)} ${direction} ${nulls}`;
   });
-  out.push(`ORDER BY ${items.join(", ")}`);
+  out.push(`ORDER BY ${items.join(", ")}`, { boundary: true });
   return stop;
 }

@@ -1,0 +1,138 @@
+// Google's reference implementation of GoogleSQL, as an oracle for tests: the
+// ZetaSQL binary (the one the analyzer runs) also evaluates constant
+// expressions. Tests compare the DuckDB translation's answers with its answers.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { freePort } from "../../common/net.js";
+import type { Cell } from "../contracts.js";
+import { canonicalJson } from "./cells.js";
+
+const require = createRequire(import.meta.url);
+const LIB = path.join(path.dirname(require.resolve("@fivetrandevelopers/zetasql")), "zetasql");
+
+// Feature names (zetasql/public/options.proto) BigQuery has beyond VERSION_CURRENT's set.
+const EXTRA_FEATURES = [
+  "FEATURE_ANALYTIC_FUNCTIONS",
+  "FEATURE_NUMERIC_TYPE",
+  "FEATURE_NAMED_ARGUMENTS",
+  "FEATURE_JSON_TYPE",
+  "FEATURE_JSON_ARRAY_FUNCTIONS",
+  "FEATURE_JSON_VALUE_EXTRACTION_FUNCTIONS",
+  "FEATURE_JSON_CONSTRUCTOR_FUNCTIONS",
+];
+
+interface ValueProto {
+  int64Value?: string;
+  uint64Value?: string;
+  boolValue?: boolean;
+  doubleValue?: number;
+  stringValue?: string;
+  dateValue?: number;
+  timestampValue?: { seconds?: string; nanos?: number };
+  jsonValue?: string;
+  value?: string;
+}
+
+type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
+type Client = grpc.Client & { evaluate: Unary; formatSql: Unary; getLanguageOptions: Unary };
+
+export class ReferenceEvaluator {
+  private constructor(
+    private readonly child: ChildProcess,
+    private readonly client: Client,
+    private readonly languageOptions: unknown,
+  ) {}
+
+  static async start(): Promise<ReferenceEvaluator> {
+    const port = await freePort();
+    const binary = path.join(LIB, process.arch === "arm64" ? "remote_server_arm.so" : "remote_server.so");
+    const child = spawn(binary, ["127.0.0.1", String(port)], { stdio: "ignore" });
+    const def = protoLoader.loadSync("local_service.proto", {
+      longs: String,
+      enums: String,
+      oneofs: true,
+      includeDirs: [path.join(LIB, "protos")],
+    });
+    const pkg = grpc.loadPackageDefinition(def) as unknown as {
+      zetasql: { local_service: { ZetaSqlLocalService: new (...a: unknown[]) => Client } };
+    };
+    const client = new pkg.zetasql.local_service.ZetaSqlLocalService(
+      `127.0.0.1:${port}`,
+      grpc.credentials.createInsecure(),
+    );
+    const call = (m: "formatSql" | "getLanguageOptions", req: unknown) =>
+      new Promise<unknown>((resolve, reject) => client[m](req, (e, r) => (e ? reject(e) : resolve(r))));
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      try {
+        await call("formatSql", { sql: "SELECT 1" });
+        break;
+      } catch (err) {
+        if (child.exitCode !== null || Date.now() > deadline) {
+          child.kill("SIGKILL");
+          throw new Error(`ZetaSQL reference evaluator did not start: ${String(err)}`);
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    const base = (await call("getLanguageOptions", {
+      maximumFeatures: true,
+      languageVersion: "VERSION_CURRENT",
+    })) as { enabledLanguageFeatures: string[] };
+    const languageOptions = {
+      productMode: "PRODUCT_EXTERNAL",
+      enabledLanguageFeatures: [...base.enabledLanguageFeatures, ...EXTRA_FEATURES],
+    };
+    return new ReferenceEvaluator(child, client, languageOptions);
+  }
+
+  /** Evaluates a constant expression; resolves to its Cell, or rejects with ZetaSQL's error message. */
+  async evaluate(expression: string): Promise<Cell> {
+    const res = await new Promise<{ value?: ValueProto }>((resolve, reject) =>
+      this.client.evaluate(
+        { sql: expression, options: { languageOptions: this.languageOptions, defaultTimezone: "UTC" } },
+        (err, r) => (err ? reject(new Error(err.details)) : resolve(r as { value?: ValueProto })),
+      ),
+    );
+    return toCell(res.value);
+  }
+
+  async stop(): Promise<void> {
+    this.client.close();
+    if (this.child.exitCode !== null) return;
+    await new Promise<void>((resolve) => {
+      this.child.once("exit", () => resolve());
+      this.child.kill("SIGKILL");
+    });
+  }
+}
+
+function toCell(v: ValueProto | undefined): Cell {
+  switch (v?.value) {
+    case undefined:
+      return null;
+    case "int64Value":
+      return String(v.int64Value);
+    case "uint64Value":
+      return String(v.uint64Value);
+    case "boolValue":
+      return v.boolValue ?? null;
+    case "doubleValue":
+      return v.doubleValue ?? null;
+    case "stringValue":
+      return v.stringValue ?? null;
+    case "jsonValue":
+      return canonicalJson(v.jsonValue ?? "null");
+    case "dateValue":
+      return new Date((v.dateValue ?? 0) * 86_400_000).toISOString().slice(0, 10);
+    case "timestampValue": {
+      const seconds = BigInt(v.timestampValue?.seconds ?? "0");
+      return String(seconds * 1_000_000n + BigInt(Math.trunc((v.timestampValue?.nanos ?? 0) / 1000)));
+    }
+    default:
+      throw new Error(`The reference evaluator returned a ${v?.value}, which the tests do not compare`);
+  }
+}
