@@ -164,14 +164,14 @@ describe("load jobs from the local GCS", () => {
     expect(byN.get(0)?.j).toBeNull();
   });
 
-  it("fails a load with a bad row with BigQuery's error, leaving the table unchanged", async () => {
+  it("fails a load with a bad row with BigQuery's error (giving up at it), leaving the table unchanged", async () => {
     const before = await rowCount("events");
     const uri = await put(
       "bad/part-00000.ndjson.gz",
       ndjson([eventRow(100), eventRow(101, { team_id: "abc" }), eventRow(102)]),
     );
     const err = await loadFailure(await load("events", [uri]));
-    expect(err.message).toContain("JSON table encountered too many errors, giving up. Rows: 3; errors: 1.");
+    expect(err.message).toContain("JSON table encountered too many errors, giving up. Rows: 2; errors: 1.");
     const rowError = err.errors?.find((e) => e.message?.includes("team_id"));
     expect(rowError?.reason).toBe("invalid");
     expect(rowError?.location).toBe(uri);
@@ -257,6 +257,24 @@ describe("load jobs from the local GCS", () => {
     expect(
       (meta.schema.fields as Array<{ name: string; mode: string }>).map((f) => `${f.name}:${f.mode}`),
     ).toEqual(["a:NULLABLE", "b:NULLABLE"]);
+  });
+
+  it("enforces REQUIRED columns, and relaxes them only with ALLOW_FIELD_RELAXATION", async () => {
+    await bq
+      .dataset(DATASET)
+      .createTable("strict", { schema: { fields: [{ name: "k", type: "STRING", mode: "REQUIRED" }] } });
+    const uri = await put("strict.ndjson.gz", ndjson([{ k: "a" }, { k: null }]));
+    const missing = await loadFailure(await load("strict", [uri]));
+    expect(missing.errors?.some((e) => e.message?.includes("Missing required field: k."))).toBe(true);
+    const relaxed = { fields: [{ name: "k", type: "STRING", mode: "NULLABLE" }] };
+    const refused = await loadFailure(await load("strict", [uri], { schema: relaxed }));
+    expect(refused.message).toContain("Field k has changed mode from REQUIRED to NULLABLE");
+    await (
+      await load("strict", [uri], { schema: relaxed, schemaUpdateOptions: ["ALLOW_FIELD_RELAXATION"] })
+    ).promise();
+    const [meta] = await bq.dataset(DATASET).table("strict").getMetadata();
+    expect(meta.schema.fields[0].mode).toBe("NULLABLE");
+    expect(await rowCount("strict")).toBe(2);
   });
 
   it("fails a URI that matches no object with notFound", async () => {

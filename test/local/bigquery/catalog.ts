@@ -198,13 +198,27 @@ export class Catalog implements EmulatorCatalog {
     this.save();
   }
 
-  /** Replaces metadata (patch/update); new columns are added to the DuckDB table. */
+  /**
+   * Replaces metadata (patch/update, schema updates of loads): new columns are
+   * added to the DuckDB table, REQUIRED columns relaxed to NULLABLE lose NOT NULL.
+   */
   async updateTable(meta: TableMeta, addedFields: FieldSchema[]): Promise<void> {
-    if (addedFields.length > 0) {
+    const before = this.tables.get(tKey(meta.ref));
+    const relaxed = meta.fields.filter(
+      (f) =>
+        (f.mode ?? "NULLABLE") === "NULLABLE" &&
+        before?.fields.some((b) => b.name === f.name && b.mode === "REQUIRED"),
+    );
+    if (addedFields.length > 0 || relaxed.length > 0) {
       await this.writeLock.run(async () => {
         for (const f of addedFields) {
           await this.connection.run(
             `ALTER TABLE ${duckdbTableName(meta.ref)} ADD COLUMN ${columnDdl({ ...f, mode: "NULLABLE" })}`,
+          );
+        }
+        for (const f of relaxed) {
+          await this.connection.run(
+            `ALTER TABLE ${duckdbTableName(meta.ref)} ALTER COLUMN ${duckdbQuote(f.name)} DROP NOT NULL`,
           );
         }
       });

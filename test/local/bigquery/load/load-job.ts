@@ -185,7 +185,15 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
       allowAdd: opts.includes("ALLOW_FIELD_ADDITION"),
       allowRelax: opts.includes("ALLOW_FIELD_RELAXATION"),
     });
-    fields = [...existing.fields, ...added];
+    // Existing columns keep their order; a relaxation (checked above) takes the job's mode.
+    const jobModes = new Map(jobFields.map((f) => [f.name.toLowerCase(), f.mode ?? "NULLABLE"]));
+    fields = [
+      ...existing.fields.map((f) => ({
+        ...f,
+        mode: jobModes.get(f.name.toLowerCase()) ?? f.mode ?? "NULLABLE",
+      })),
+      ...added,
+    ];
   } else {
     fields = jobFields ?? existing?.fields ?? [];
   }
@@ -207,27 +215,23 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
       inputFileBytes: String(objects.reduce((n, o) => n + o.size, 0)),
       outputRows: String(read.goodRows),
       outputBytes: String(read.goodBytes),
-      badRecords: String(read.rowErrors.length),
+      badRecords: String(read.badRows),
     };
     const maxBad = config.maxBadRecords ?? 0;
-    if (read.rowErrors.length > maxBad) {
+    if (read.badRows > maxBad) {
       const errorResult: ErrorProto = {
         reason: "invalid",
-        message: `Error while reading data, error message: JSON table encountered too many errors, giving up. Rows: ${read.rows}; errors: ${read.rowErrors.length}. Please look into the errors[] collection for more details.`,
+        message: `Error while reading data, error message: JSON table encountered too many errors, giving up. Rows: ${read.rows}; errors: ${read.badRows}. Please look into the errors[] collection for more details.`,
       };
       const summary: ErrorProto = {
         reason: "invalid",
-        message: `Error while reading data, error message: JSON processing encountered too many errors, giving up. Rows: ${read.rows}; errors: ${read.rowErrors.length}; max bad: ${maxBad}; error percent: 0`,
+        message: `Error while reading data, error message: JSON processing encountered too many errors, giving up. Rows: ${read.rows}; errors: ${read.badRows}; max bad: ${maxBad}; error percent: 0`,
       };
-      throw new LoadFailure(
-        errorResult,
-        [errorResult, summary, ...read.rowErrors.slice(0, MAX_LISTED_ERRORS)],
-        {
-          ...stats,
-          outputRows: "0",
-          outputBytes: "0",
-        },
-      );
+      throw new LoadFailure(errorResult, [errorResult, summary, ...read.rowErrors], {
+        ...stats,
+        outputRows: "0",
+        outputBytes: "0",
+      });
     }
     await commit(catalog, conn, ref, stagingName, fields, {
       existing,
@@ -236,7 +240,7 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
       writeDisposition,
       config,
     });
-    return { statistics: stats, errors: read.rowErrors.slice(0, MAX_LISTED_ERRORS) };
+    return { statistics: stats, errors: read.rowErrors };
   } finally {
     await conn.run(`DROP TABLE IF EXISTS ${stagingName}`).catch(() => undefined);
     conn.closeSync();
@@ -247,6 +251,8 @@ interface ReadOutcome {
   rows: number;
   goodRows: number;
   goodBytes: number;
+  badRows: number;
+  /** The first MAX_LISTED_ERRORS row errors. */
   rowErrors: ErrorProto[];
 }
 
@@ -261,7 +267,8 @@ async function readRows(
   const byName = new Map(fields.map((f) => [f.name.toLowerCase(), f] as const));
   const index = new Map(fields.map((f, i) => [f.name.toLowerCase(), i] as const));
   const appender = await conn.createAppender(staging, STAGING_SCHEMA);
-  const out: ReadOutcome = { rows: 0, goodRows: 0, goodBytes: 0, rowErrors: [] };
+  const out: ReadOutcome = { rows: 0, goodRows: 0, goodBytes: 0, badRows: 0, rowErrors: [] };
+  const maxBad = config.maxBadRecords ?? 0;
   let compressed: boolean | undefined;
   try {
     for (const obj of objects) {
@@ -286,11 +293,16 @@ async function readRows(
         out.rows++;
         const problem = convertLine(line.text, fields, byName, index, config.ignoreUnknownValues === true);
         if (typeof problem === "string") {
-          out.rowErrors.push({
-            reason: "invalid",
-            location: uri,
-            message: `Error while reading data, error message: JSON parsing error in row starting at position ${line.position}: ${problem}`,
-          });
+          out.badRows++;
+          if (out.rowErrors.length < MAX_LISTED_ERRORS) {
+            out.rowErrors.push({
+              reason: "invalid",
+              location: uri,
+              message: `Error while reading data, error message: JSON parsing error in row starting at position ${line.position}: ${problem}`,
+            });
+          }
+          // Past maxBadRecords the job has failed: stop reading, as BigQuery gives up.
+          if (out.badRows > maxBad) return out;
           continue;
         }
         for (let i = 0; i < fields.length; i++)
@@ -380,7 +392,7 @@ async function commit(
     // WRITE_TRUNCATE with a schema replaces the table's schema along with its data.
     await catalog.dropTable(ref);
     await catalog.createTable({ ...existing, fields });
-  } else if (plan.added.length > 0) {
+  } else if (plan.added.length > 0 || fields.some((f, i) => f.mode !== existing.fields[i]?.mode)) {
     await catalog.updateTable({ ...existing, fields }, plan.added);
   }
   const target = duckdbTableName(ref);
