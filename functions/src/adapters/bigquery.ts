@@ -72,9 +72,7 @@ export class BigQueryWarehouse implements Warehouse {
         schema: spec.schema,
         writeDisposition: spec.writeDisposition,
         createDisposition: "CREATE_IF_NEEDED",
-        ...(spec.destinationExpirationTime
-          ? { destinationTableProperties: { expirationTime: spec.destinationExpirationTime } }
-          : {}),
+        ...(spec.allowFieldAddition ? { schemaUpdateOptions: ["ALLOW_FIELD_ADDITION"] } : {}),
         // Any bad row fails the load: a partial period is worse than a clear error.
         maxBadRecords: 0,
         ignoreUnknownValues: false,

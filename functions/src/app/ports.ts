@@ -69,8 +69,8 @@ export interface LoadSpec {
   destination: TableRef;
   schema: TableResource["schema"];
   writeDisposition: "WRITE_APPEND" | "WRITE_TRUNCATE";
-  /** Set for stage tables so an abandoned one expires by itself. */
-  destinationExpirationTime?: string;
+  /** Lets the load add model columns an existing table lacks. */
+  allowFieldAddition?: boolean;
   labels: Record<string, string>;
 }
 

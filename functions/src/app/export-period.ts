@@ -1,0 +1,304 @@
+// One export over one period: claim the run, stage the period's rows in GCS,
+// make sure the destination table exists, and start ONE load job. The run
+// manifest is written before each step that has an effect outside it (the
+// LOADING state names the job before the job is inserted), so a crash at any
+// point is recovered by the next call for the period or by the sweep, and a
+// call that lost the run to another stops at its next manifest write.
+import type { ExportDefinition } from "../core/definition.js";
+import { ExportError, toExportError } from "../core/errors.js";
+import type { TableRef } from "../core/identifiers.js";
+import { decideClaim, newAttempt, transition, type RunManifest } from "../core/manifest.js";
+import { destinationTable, stageTable, type FieldSpec } from "../core/models.js";
+import { jobLabels, loadJobId, manifestObject, runId, stageTableId, stagingPrefix } from "../core/names.js";
+import type { Period } from "../core/periods.js";
+import { createRowEncoder } from "../core/rows.js";
+import { checkTableSchema } from "../core/schema-check.js";
+import { eventsQuery, personsQuery, type EventsSelection } from "../core/source-sql.js";
+import type { AppDeps } from "./deps.js";
+import { completeLoad } from "./finalize-run.js";
+import type { Warehouse } from "./ports.js";
+import { RunRecord } from "./run-record.js";
+import { stageRows } from "./stage-rows.js";
+
+export type RunOutcome =
+  /** The load job is running; finalizeRun completes the run. */
+  | { kind: "started"; manifest: RunManifest; notes: string[] }
+  /** Done: now (empty period, fast job) or earlier (`alreadyDone`). */
+  | { kind: "completed"; manifest: RunManifest; alreadyDone: boolean; notes: string[] }
+  /** Another call owns the run. */
+  | { kind: "in-flight"; manifest: RunManifest }
+  /** Recorded as FAILED; `error.retryable` says whether calling again can help. */
+  | { kind: "failed"; manifest: RunManifest; error: ExportError };
+
+export interface ExportOptions {
+  force: boolean;
+  selection: EventsSelection;
+}
+
+export async function exportPeriod(
+  def: ExportDefinition,
+  period: Period,
+  opts: ExportOptions,
+  deps: AppDeps,
+): Promise<RunOutcome> {
+  const object = manifestObject(def.id, period);
+  const run = runId(def.id, period);
+  const now = deps.now();
+  const existing = await RunRecord.read(deps.store, object);
+  const decision = decideClaim(existing?.manifest, now, {
+    force: opts.force,
+    staleAfterMs: deps.settings.staleAfterMs,
+  });
+
+  let record: RunRecord;
+  try {
+    switch (decision.kind) {
+      case "completed":
+        return { kind: "completed", manifest: decision.manifest, alreadyDone: true, notes: [] };
+      case "in-flight":
+        return await checkInFlight(existing!, deps);
+      case "create":
+        record = await RunRecord.claim(deps.store, object, freshManifest(def, period, run, opts, now), "0");
+        break;
+      case "retry": {
+        // A forced rerun of a completed events period goes through a stage
+        // table and an insert-only MERGE on uuid, so rows the earlier attempt
+        // appended are never appended twice.
+        const mergeOnUuid = def.model === "events" && (def.deduplicate || decision.rerunOfCompleted);
+        const next = {
+          ...newAttempt(decision.manifest, decision.attempt, now, { mergeOnUuid, note: decision.reason }),
+          definition: def,
+          selection: opts.selection,
+        };
+        record = await RunRecord.claim(deps.store, object, next, existing!.gen);
+        break;
+      }
+    }
+  } catch (err) {
+    const e = toExportError(err);
+    if (e.code !== "CONFLICT") throw e;
+    // Another call claimed the run between our read and our write.
+    const now2 = await RunRecord.read(deps.store, object);
+    return { kind: "in-flight", manifest: now2?.manifest ?? existing!.manifest };
+  }
+  return stageAndLoad(record, def, period, opts, deps);
+}
+
+function freshManifest(
+  def: ExportDefinition,
+  period: Period,
+  run: string,
+  opts: ExportOptions,
+  now: Date,
+): RunManifest {
+  const at = now.toISOString();
+  return {
+    version: 1,
+    exportId: def.id,
+    runId: run,
+    definition: def,
+    period: { start: period.start.toISOString(), end: period.end.toISOString() },
+    selection: opts.selection,
+    attempt: 1,
+    state: "STAGING",
+    createdAt: at,
+    updatedAt: at,
+    useJsonType: def.useJsonType,
+    mergeOnUuid: def.model === "events" && def.deduplicate,
+    files: [],
+    rows: 0,
+    bytes: 0,
+    stagedBytes: 0,
+    history: [{ at, state: "STAGING", attempt: 1 }],
+  };
+}
+
+/** A LOADING run whose job has finished (its event was lost or is late) is finalized now. */
+async function checkInFlight(record: RunRecord, deps: AppDeps): Promise<RunOutcome> {
+  if (record.manifest.state !== "LOADING") return { kind: "in-flight", manifest: record.manifest };
+  const done = await completeLoad(record, deps);
+  switch (done.kind) {
+    case "completed":
+      return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: [] };
+    case "failed":
+      return { kind: "failed", manifest: done.manifest, error: done.error };
+    case "not-done":
+      return { kind: "in-flight", manifest: done.manifest };
+    case "ignored":
+      return { kind: "in-flight", manifest: record.manifest };
+  }
+}
+
+async function stageAndLoad(
+  record: RunRecord,
+  def: ExportDefinition,
+  period: Period,
+  opts: ExportOptions,
+  deps: AppDeps,
+): Promise<RunOutcome> {
+  const m0 = record.manifest;
+  const log = deps.log.child({ export: def.id, run: m0.runId, attempt: m0.attempt, model: def.model });
+  const dest = def.destination;
+  const final: TableRef = { projectId: dest.projectId, datasetId: dest.datasetId, tableId: dest.tableId };
+  try {
+    const warehouse = await deps.warehouses.forDestination(dest.projectId, dest.keySecret);
+    // Destination first: a missing dataset or permission fails before any
+    // source read or staging.
+    const location = await datasetLocation(warehouse, def);
+    const table = await ensureTable(warehouse, def, final);
+    const prefix = stagingPrefix(def.id, m0.runId, m0.attempt);
+    let m = await record.save({
+      ...m0,
+      location,
+      useJsonType: table.useJsonType,
+      stagingPrefix: prefix,
+      updatedAt: deps.now().toISOString(),
+    });
+
+    const exportedAt = deps.now();
+    const query =
+      def.model === "events"
+        ? eventsQuery({
+            teamId: def.teamId,
+            period,
+            exportedAt,
+            includeEvents: def.includeEvents,
+            excludeEvents: def.excludeEvents,
+            selection: opts.selection,
+            database: deps.settings.database,
+            ...(deps.settings.lookbackDays !== undefined ? { lookbackDays: deps.settings.lookbackDays } : {}),
+          })
+        : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
+    const encoder = createRowEncoder(def.model, table.useJsonType);
+    const staged = await stageRows({
+      rows: deps.source.rows(query),
+      encode: (row) => encoder.encode(JSON.parse(row) as Record<string, unknown>),
+      store: deps.store,
+      prefix,
+      partBytes: deps.settings.partBytes,
+      // Heartbeat: keeps the run from looking stale, and stops this call if
+      // another one took the run over.
+      onPart: async (p) => {
+        m = await record.save({ ...m, ...p, updatedAt: deps.now().toISOString() });
+      },
+    });
+    log.info("staged", {
+      rows: staged.rows,
+      bytes: staged.bytes,
+      stagedBytes: staged.stagedBytes,
+      files: staged.files.length,
+      encoding: encoder.stats,
+    });
+
+    if (staged.rows === 0) {
+      m = await record.save(
+        transition(m, "COMPLETED", deps.now(), { ...staged, loadedRows: 0 }, "empty period"),
+      );
+      log.info("run completed: empty period");
+      return { kind: "completed", manifest: m, alreadyDone: false, notes: table.notes };
+    }
+
+    const labels = jobLabels(def.id, m.runId, def.model);
+    const useStage = def.model === "persons" || m.mergeOnUuid;
+    let target = final;
+    if (useStage) {
+      target = { ...final, tableId: stageTableId(dest.tableId, period, m.attempt) };
+      await warehouse.createTable(stageTable(def.model, table.useJsonType, target, deps.now(), labels));
+    }
+    const job = { projectId: dest.projectId, jobId: loadJobId(m.runId, m.attempt), location };
+    // Write-ahead: the manifest names the job before the job exists.
+    m = await record.save(
+      transition(m, "LOADING", deps.now(), {
+        ...staged,
+        job,
+        ...(useStage ? { stageTable: target.tableId } : {}),
+      }),
+    );
+    const info = await warehouse.startLoad({
+      job,
+      sourceUris: staged.files.map((f) => deps.store.uri(f)),
+      destination: target,
+      schema: { fields: table.loadSchema },
+      writeDisposition: useStage ? "WRITE_TRUNCATE" : "WRITE_APPEND",
+      allowFieldAddition: !useStage && table.missing,
+      labels,
+    });
+    log.info("load job started", { job: job.jobId, files: staged.files.length, target: target.tableId });
+    if (info.state === "DONE") {
+      const done = await completeLoad(record, deps, info);
+      if (done.kind === "completed")
+        return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: table.notes };
+      if (done.kind === "failed") return { kind: "failed", manifest: done.manifest, error: done.error };
+    }
+    return { kind: "started", manifest: record.manifest, notes: table.notes };
+  } catch (err) {
+    const error = toExportError(err);
+    if (error.code === "CONFLICT") {
+      log.warn("another call took this run over; stopping", {});
+      const fresh = await RunRecord.read(deps.store, record.object);
+      return { kind: "in-flight", manifest: fresh?.manifest ?? record.manifest };
+    }
+    log.error("run failed", { error: error.toJSON() });
+    let failed = record.manifest;
+    try {
+      if (record.manifest.state === "STAGING" || record.manifest.state === "LOADING") {
+        failed = await record.save(
+          transition(record.manifest, "FAILED", deps.now(), {
+            error: { code: error.code, message: error.message, retryable: error.retryable },
+          }),
+        );
+      }
+    } catch (saveErr) {
+      log.error("could not record the failure", { error: toExportError(saveErr).toJSON() });
+    }
+    return { kind: "failed", manifest: failed, error };
+  }
+}
+
+async function datasetLocation(warehouse: Warehouse, def: ExportDefinition): Promise<string> {
+  const dest = def.destination;
+  const location = await warehouse.datasetLocation(dest.projectId, dest.datasetId);
+  if (location === undefined) {
+    throw new ExportError(
+      "DATASET_NOT_FOUND",
+      `Dataset ${dest.projectId}:${dest.datasetId} was not found (or the destination service account lacks bigquery.datasets.get on it). Create the dataset in ${dest.location} and grant the service account access to it, or fix export.destination.datasetId.`,
+      { details: { projectId: dest.projectId, datasetId: dest.datasetId } },
+    );
+  }
+  if (location.toLowerCase() !== dest.location.toLowerCase()) {
+    throw new ExportError(
+      "INVALID_REQUEST",
+      `Dataset ${dest.projectId}:${dest.datasetId} is in ${location}, but the export says ${dest.location}: set export.destination.location to "${location}".`,
+    );
+  }
+  return location;
+}
+
+interface EnsuredTable {
+  useJsonType: boolean;
+  loadSchema: FieldSpec[];
+  missing: boolean;
+  notes: string[];
+}
+
+async function ensureTable(
+  warehouse: Warehouse,
+  def: ExportDefinition,
+  ref: TableRef,
+): Promise<EnsuredTable> {
+  const existing = await warehouse.getTable(ref);
+  if (!existing) {
+    const resource = destinationTable(def.model, def.useJsonType, ref);
+    await warehouse.createTable(resource);
+    return { useJsonType: def.useJsonType, loadSchema: resource.schema.fields, missing: false, notes: [] };
+  }
+  const label = `${ref.projectId}:${ref.datasetId}.${ref.tableId}`;
+  const check = checkTableSchema(def.model, def.useJsonType, label, existing.schema.fields);
+  return {
+    useJsonType: check.useJsonType,
+    // The table's own schema, plus the model columns it lacks.
+    loadSchema: [...existing.schema.fields, ...check.missing],
+    missing: check.missing.length > 0,
+    notes: check.notes,
+  };
+}

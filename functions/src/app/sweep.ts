@@ -1,0 +1,63 @@
+// The sweep: finishes runs of an export that a crash or a lost completion
+// event left behind. LOADING runs whose job is DONE are finalized; STAGING
+// runs untouched past the stale limit are retried with a new attempt. Only
+// the last SWEEP_DAYS of manifests are listed (names sort by period start),
+// and only their metadata is read unless a run needs work.
+import { toExportError } from "../core/errors.js";
+import { manifestPeriod, summaryFromMetadata } from "../core/manifest.js";
+import { manifestPrefix } from "../core/names.js";
+import { compactTimestamp } from "../core/periods.js";
+import type { AppDeps } from "./deps.js";
+import { exportPeriod } from "./export-period.js";
+import { completeLoad } from "./finalize-run.js";
+import { RunRecord } from "./run-record.js";
+
+const SWEEP_DAYS = 8;
+/** Stale STAGING runs re-run per sweep, to keep one call's duration bounded. */
+const MAX_RETRIES_PER_SWEEP = 2;
+
+export interface SweepReport {
+  finalized: string[];
+  retried: string[];
+  stillRunning: string[];
+  errors: { run: string; message: string }[];
+}
+
+export async function sweepExport(
+  exportId: string,
+  deps: AppDeps,
+  skipObject?: string,
+): Promise<SweepReport> {
+  const report: SweepReport = { finalized: [], retried: [], stillRunning: [], errors: [] };
+  const prefix = manifestPrefix(exportId);
+  const since = new Date(deps.now().getTime() - SWEEP_DAYS * 24 * 3600 * 1000);
+  const listed = await deps.store.list(prefix, prefix + compactTimestamp(since));
+  const now = deps.now().getTime();
+  for (const obj of listed) {
+    if (obj.name === skipObject) continue;
+    const summary = summaryFromMetadata(obj.name, obj.metadata);
+    const idle = summary.updatedAt ? now - new Date(summary.updatedAt).getTime() : Infinity;
+    const wanted =
+      summary.state === "LOADING" ||
+      (summary.state === "STAGING" &&
+        idle >= deps.settings.staleAfterMs &&
+        report.retried.length < MAX_RETRIES_PER_SWEEP);
+    if (!wanted) continue;
+    try {
+      const record = await RunRecord.read(deps.store, obj.name);
+      if (!record) continue;
+      const m = record.manifest;
+      if (m.state === "LOADING") {
+        const done = await completeLoad(record, deps);
+        if (done.kind === "not-done") report.stillRunning.push(m.runId);
+        else if (done.kind !== "ignored") report.finalized.push(m.runId);
+      } else if (m.state === "STAGING") {
+        await exportPeriod(m.definition, manifestPeriod(m), { force: false, selection: m.selection }, deps);
+        report.retried.push(m.runId);
+      }
+    } catch (err) {
+      report.errors.push({ run: obj.name, message: toExportError(err).message });
+    }
+  }
+  return report;
+}
