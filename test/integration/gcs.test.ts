@@ -1,7 +1,7 @@
 // The local GCS server, driven through @google-cloud/storage exactly as the
 // product's adapter will use it: `new Storage({ apiEndpoint, projectId })`,
 // no credentials on the machine.
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -475,10 +475,16 @@ describe("STORAGE_EMULATOR_HOST and restarts", () => {
   it("keeps objects across a restart on the same data directory", async () => {
     const before = server.list("bqx-test", "ls/");
     await server.stop();
+    // What a killed server may leave: a half-received upload and a data file no metadata points at.
+    const objectsDir = join(dir, "buckets", "bqx-test", "objects");
+    await writeFile(join(dir, "tmp", "killed-upload.part"), "half");
+    await writeFile(join(objectsDir, "deadbeef.1.data"), "orphan");
     server = await startGcsServer({ dataDir: dir, projectId: "test-project" });
     storage = new Storage({ apiEndpoint: server.url, projectId: "test-project" });
     bucket = storage.bucket("bqx-test");
     expect(server.list("bqx-test", "ls/")).toEqual(before);
+    expect(await readdir(join(dir, "tmp"))).toEqual([]);
+    expect(await readdir(objectsDir)).not.toContain("deadbeef.1.data");
     expect((await bucket.file("ls/c").download())[0].toString()).toBe("ls/c");
     await bucket.file("ls/c").save("new", { resumable: false });
     const [meta] = await bucket.file("ls/c").getMetadata();

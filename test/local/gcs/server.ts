@@ -77,7 +77,6 @@ export const IMPLEMENTED_METHODS = [
   "storage.objects.delete",
 ] as const;
 
-const BUCKET_NAME = /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/;
 const MAX_JSON_BYTES = 1 << 20;
 
 function validateObjectName(name: string): void {
@@ -287,8 +286,6 @@ export async function startGcsServer(opts: GcsServerOptions): Promise<GcsServer>
         const body = await readJson(req);
         const name = body["name"];
         if (typeof name !== "string" || !name) throw required("Required");
-        if (!BUCKET_NAME.test(name) || name.startsWith("goog"))
-          throw invalid(`Invalid bucket name: '${name}'`);
         const now = new Date().toISOString();
         const meta = await store.createBucket({
           name,
@@ -412,8 +409,11 @@ export async function startGcsServer(opts: GcsServerOptions): Promise<GcsServer>
     projectId,
     stop: () => http.close(),
     openRead: (bucket, name) => store.openData(store.getObject(bucket, name)),
-    list: (bucket, prefix = "") => store.listObjects(bucket, prefix),
-    stat: (bucket, name) => store.findObject(bucket, name),
+    list: (bucket, prefix = "") => store.snapshot(bucket, prefix),
+    stat: (bucket, name) => {
+      const meta = store.findObject(bucket, name);
+      return meta && { ...meta };
+    },
     ensureBucket: async (name, location = "US") => {
       const existing = store.getBucket(name);
       if (existing) return existing;

@@ -8,11 +8,11 @@
 import { createHash, randomUUID } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { Crc32c } from "./crc32c.js";
-import { GcsError, noSuchBucket, noSuchObject } from "./errors.js";
+import { GcsError, invalid, noSuchBucket, noSuchObject } from "./errors.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkPreconditions, type Preconditions } from "./preconditions.js";
 import type { BucketMeta, ObjectMeta, WritableFields } from "./resources.js";
@@ -55,6 +55,11 @@ interface BucketEntry {
 
 const nameKey = (name: string): string => createHash("sha256").update(name).digest("hex");
 
+/** GCS bucket naming rules (the subset that matters here): 3-63 of [a-z0-9._-], alphanumeric at both ends, not "goog…". */
+export function isValidBucketName(name: string): boolean {
+  return /^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/.test(name) && !name.startsWith("goog") && !name.includes("..");
+}
+
 /** Byte-wise (UTF-8) order, the order GCS lists in. */
 export const compareNames = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
@@ -67,6 +72,8 @@ export class GcsStore {
 
   static async open(dataDir: string): Promise<GcsStore> {
     const store = new GcsStore(dataDir);
+    // Whatever is in tmp/ belongs to uploads that never completed (a crash or kill): drop it.
+    await rm(store.tmpDir, { recursive: true, force: true });
     await mkdir(store.tmpDir, { recursive: true });
     await mkdir(join(dataDir, "buckets"), { recursive: true });
     await store.load();
@@ -99,11 +106,18 @@ export class GcsStore {
         continue; // a bucket whose creation never completed
       }
       const objects = new Map<string, ObjectMeta>();
-      for (const file of await readdir(join(dir, "objects"))) {
+      const files = await readdir(join(dir, "objects"));
+      for (const file of files) {
         if (!file.endsWith(".json")) continue;
         const obj = JSON.parse(await readFile(join(dir, "objects", file), "utf8")) as ObjectMeta;
         objects.set(obj.name, obj);
         if (BigInt(obj.generation) > this.lastGeneration) this.lastGeneration = BigInt(obj.generation);
+      }
+      // Data files no metadata points at: a crash between the data rename and the metadata write.
+      const live = new Set([...objects.values()].map((m) => basename(this.dataPath(m))));
+      for (const file of files) {
+        if (file.endsWith(".data") && !live.has(file))
+          await unlink(join(dir, "objects", file)).catch(() => undefined);
       }
       this.buckets.set(bucket, { meta, objects });
     }
@@ -133,6 +147,7 @@ export class GcsStore {
   }
 
   async createBucket(meta: BucketMeta): Promise<BucketMeta> {
+    if (!isValidBucketName(meta.name)) throw invalid(`Invalid bucket name: '${meta.name}'`);
     return this.locks.run(`bucket\0${meta.name}`, async () => {
       if (this.buckets.has(meta.name)) {
         throw new GcsError(
@@ -179,6 +194,14 @@ export class GcsStore {
       if (meta.name.startsWith(prefix)) out.push(meta);
     }
     return out.sort((a, b) => compareNames(a.name, b.name));
+  }
+
+  /** Copies, so callers outside the store cannot alter its index. */
+  snapshot(bucket: string, prefix = ""): ObjectMeta[] {
+    return this.listObjects(bucket, prefix).map((m) => ({
+      ...m,
+      ...(m.metadata && { metadata: { ...m.metadata } }),
+    }));
   }
 
   /** A new temp file path on the same filesystem as the objects (so commit is a rename). */
