@@ -92,3 +92,13 @@ resource "google_storage_bucket_iam_member" "source_build_reader" {
   role   = "roles/storage.objectViewer"
   member = google_service_account.build.member
 }
+
+# A BigQuery load job reads its gs:// URIs as the job's principal: the
+# destination account of each key (the keyless case is the runtime accounts,
+# which already hold objectAdmin). Read-only, this bucket only.
+resource "google_storage_bucket_iam_member" "staging_destination_reader" {
+  for_each = toset(values(var.key_service_accounts))
+  bucket   = google_storage_bucket.staging.name
+  role     = "roles/storage.objectViewer"
+  member   = "serviceAccount:${each.value}"
+}

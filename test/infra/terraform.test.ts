@@ -438,14 +438,17 @@ describe("staging bucket", () => {
     expect(mod.locals.exports_incompatible_with_staging).toMatch(/var\.staging_bucket_location/);
   });
 
-  it("is read and written only by the two runtime accounts, on this bucket only", () => {
+  it("is written only by the two runtime accounts and read by the load jobs' principals, on this bucket only", () => {
     const grants = Object.values(mod.resources.google_storage_bucket_iam_member ?? {}).filter(
       (g) => g.bucket === "${google_storage_bucket.staging.name}",
     );
-    expect(grants.map((g) => [g.role, reference(g.member)?.[1]]).sort()).toEqual([
+    expect(grants.map((g) => [g.role, reference(g.member)?.[1] ?? g.member]).sort()).toEqual([
       ["roles/storage.objectAdmin", "export_run"],
       ["roles/storage.objectAdmin", "finalize_run"],
+      ["roles/storage.objectViewer", "serviceAccount:${each.value}"],
     ]);
+    const reader = resource(mod, "google_storage_bucket_iam_member", "staging_destination_reader");
+    expect(reader.for_each).toContain("var.key_service_accounts");
     const projectRoles = Object.values(mod.resources.google_project_iam_member ?? {}).map(
       (g) => g.role as string,
     );
