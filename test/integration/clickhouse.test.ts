@@ -187,6 +187,26 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     expect(await viaHeaders.text()).toBe("43\n");
   });
 
+  it("refuses mixing Basic auth with credentials in the URL", async () => {
+    const response = await fetch(`${server.url}/?user=${encodeURIComponent(USER)}&query=SELECT%201`, {
+      headers: { Authorization: `Basic ${Buffer.from(`${USER}:${PASSWORD}`).toString("base64")}` },
+    });
+    expect(response.status).toBe(403);
+    expect(await response.text()).toMatch(
+      /not allowed to use Authorization HTTP header and authentication via parameters/,
+    );
+  });
+
+  it("treats GET queries as read-only, as ClickHouse does", async () => {
+    const auth = { "X-ClickHouse-User": USER, "X-ClickHouse-Key": PASSWORD };
+    const ddl = encodeURIComponent("CREATE TABLE posthog.from_get (a Int8) ENGINE = Memory");
+    const refused = await fetch(`${server.url}/?query=${ddl}`, { headers: auth });
+    expect(refused.headers.get("x-clickhouse-exception-code")).toBe("164");
+    expect(await refused.text()).toMatch(/\(READONLY\)/);
+    const allowed = await fetch(`${server.url}/?query=${ddl}`, { method: "POST", headers: auth });
+    expect(allowed.status).toBe(200);
+  });
+
   it("creates tables, inserts and reads back, with gzip both ways", async () => {
     const zipped = clientWith({ compression: { request: true, response: true } });
     try {
