@@ -237,6 +237,15 @@ describe("uploads", () => {
     const chunks: Buffer[] = [];
     for await (const c of server.openRead("bqx-test", "gz/rows.ndjson.gz")) chunks.push(c as Buffer);
     expect(gunzipSync(Buffer.concat(chunks)).toString()).toBe(text);
+    // Over HTTP, fetch() decodes Content-Encoding: gzip, and a client that does not accept gzip gets
+    // GCS's decompressive transcoding: either way an HTTP reader sees the NDJSON text.
+    const path = `${server.url}/storage/v1/b/bqx-test/o/${encodeURIComponent("gz/rows.ndjson.gz")}?alt=media`;
+    const viaFetch = await fetch(path);
+    expect(viaFetch.headers.get("x-goog-stored-content-encoding")).toBe("gzip");
+    expect(await viaFetch.text()).toBe(text);
+    const identity = await fetch(path, { headers: { "accept-encoding": "identity" } });
+    expect(identity.headers.get("content-encoding")).toBeNull();
+    expect(await identity.text()).toBe(text);
   });
 });
 
