@@ -111,5 +111,6 @@ resource "google_cloudfunctions2_function" "finalize_run" {
     google_project_iam_member.build_builder,
     google_storage_bucket_iam_member.source_build_reader,
     google_service_account_iam_member.trigger_token_creator,
+    google_project_iam_member.trigger_event_receiver,
   ]
 }

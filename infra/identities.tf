@@ -80,6 +80,14 @@ resource "google_service_account_iam_member" "trigger_token_creator" {
   depends_on = [google_project_service.apis]
 }
 
+# Eventarc checks that a trigger's account may receive events; harmless for a
+# Pub/Sub source and required for the others, so granted explicitly.
+resource "google_project_iam_member" "trigger_event_receiver" {
+  project = var.project_id
+  role    = "roles/eventarc.eventReceiver"
+  member  = google_service_account.trigger.member
+}
+
 # The build account: what Cloud Build needs to build and push a function image.
 resource "google_project_iam_member" "build_builder" {
   project = var.project_id
