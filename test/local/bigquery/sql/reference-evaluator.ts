@@ -8,6 +8,7 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { freePort } from "../../common/net.js";
 import type { Cell } from "../contracts.js";
+import type { SqlType } from "../../zetasql/analyzer.js";
 import { canonicalJson } from "./cells.js";
 
 const require = createRequire(import.meta.url);
@@ -37,7 +38,24 @@ interface ValueProto {
 }
 
 type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
-type Client = grpc.Client & { evaluate: Unary; formatSql: Unary; getLanguageOptions: Unary };
+type Client = grpc.Client & {
+  evaluate: Unary;
+  evaluateQuery: Unary;
+  evaluateModify: Unary;
+  formatSql: Unary;
+  getLanguageOptions: Unary;
+};
+
+/** A table given to the reference implementation, with its rows as Cells. */
+export interface ReferenceTable {
+  name: string;
+  columns: { name: string; type: SqlType }[];
+  rows: Cell[][];
+  /** Column indexes of the primary key (needed to follow UPDATE/DELETE/MERGE). */
+  primaryKey?: number[];
+}
+
+export type RowChange = { operation: "INSERT" | "UPDATE" | "DELETE"; row: Cell[]; oldKey: Cell[] };
 
 export class ReferenceEvaluator {
   private constructor(
@@ -100,6 +118,60 @@ export class ReferenceEvaluator {
     return toCell(res.value);
   }
 
+  private call(method: "evaluateQuery" | "evaluateModify", request: unknown): Promise<unknown> {
+    return new Promise((resolve, reject) =>
+      this.client[method](request, (err, r) => (err ? reject(new Error(err.details)) : resolve(r))),
+    );
+  }
+
+  private request(sql: string, tables: ReferenceTable[]) {
+    return {
+      sql,
+      options: { languageOptions: this.languageOptions, defaultTimezone: "UTC" },
+      simpleCatalog: {
+        name: "",
+        table: tables.map((t) => ({
+          name: t.name,
+          column: t.columns.map((c) => ({ name: c.name, type: { typeKind: TYPE_KINDS[c.type] } })),
+          primaryKeyColumnIndex: t.primaryKey ?? [],
+        })),
+        builtinFunctionOptions: { languageOptions: this.languageOptions },
+      },
+      tableContent: Object.fromEntries(
+        tables.map((t) => [
+          t.name,
+          {
+            tableData: {
+              row: t.rows.map((r) => ({
+                cell: r.map((v, i) => toValue((t.columns[i] as { type: SqlType }).type, v)),
+              })),
+            },
+          },
+        ]),
+      ),
+    };
+  }
+
+  /** Runs a query over the given tables; resolves to its rows. */
+  async query(sql: string, tables: ReferenceTable[]): Promise<Cell[][]> {
+    const res = (await this.call("evaluateQuery", this.request(sql, tables))) as {
+      content?: { tableData?: { row?: { cell?: ValueProto[] }[] } };
+    };
+    return (res.content?.tableData?.row ?? []).map((r) => (r.cell ?? []).map(toCell));
+  }
+
+  /** Runs a DML statement; resolves to the rows it inserted, updated or deleted. */
+  async modify(sql: string, tables: ReferenceTable[]): Promise<RowChange[]> {
+    const res = (await this.call("evaluateModify", this.request(sql, tables))) as {
+      content?: { operation?: string; cell?: ValueProto[]; oldPrimaryKey?: ValueProto[] }[];
+    };
+    return (res.content ?? []).map((r) => ({
+      operation: r.operation as RowChange["operation"],
+      row: (r.cell ?? []).map(toCell),
+      oldKey: (r.oldPrimaryKey ?? []).map(toCell),
+    }));
+  }
+
   async stop(): Promise<void> {
     this.client.close();
     if (this.child.exitCode !== null) return;
@@ -107,6 +179,43 @@ export class ReferenceEvaluator {
       this.child.once("exit", () => resolve());
       this.child.kill("SIGKILL");
     });
+  }
+}
+
+const TYPE_KINDS: Partial<Record<SqlType, string>> = {
+  INT64: "TYPE_INT64",
+  STRING: "TYPE_STRING",
+  BOOL: "TYPE_BOOL",
+  FLOAT64: "TYPE_DOUBLE",
+  TIMESTAMP: "TYPE_TIMESTAMP",
+  DATE: "TYPE_DATE",
+  JSON: "TYPE_JSON",
+};
+
+function toValue(type: SqlType, cell: Cell): ValueProto {
+  if (cell === null) return {};
+  switch (type) {
+    case "INT64":
+      return { int64Value: String(cell) };
+    case "STRING":
+      return { stringValue: String(cell) };
+    case "JSON":
+      return { jsonValue: String(cell) };
+    case "BOOL":
+      return { boolValue: Boolean(cell) };
+    case "FLOAT64":
+      return { doubleValue: Number(cell) };
+    case "TIMESTAMP": {
+      const micros = BigInt(String(cell));
+      const seconds = micros / 1_000_000n - (micros % 1_000_000n < 0n ? 1n : 0n);
+      return {
+        timestampValue: { seconds: String(seconds), nanos: Number(micros - seconds * 1_000_000n) * 1000 },
+      };
+    }
+    case "DATE":
+      return { dateValue: Math.round(Date.parse(`${String(cell)}T00:00:00Z`) / 86_400_000) };
+    default:
+      throw new Error(`The reference evaluator tests do not handle ${type} cells`);
   }
 }
 
