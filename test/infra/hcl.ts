@@ -113,3 +113,10 @@ export function stringListIn(expr: string, after: string): string[] {
   const inner = expr.slice(open + 1, close);
   return [...inner.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map((m) => JSON.parse(`"${m[1]}"`) as string);
 }
+
+/** The Cloud Logging filter of the production log sinks (local.audit_sink_filter), for the local stack's sink. */
+export async function auditSinkFilter(dir = INFRA_DIR): Promise<string> {
+  const filter: unknown = (await loadModule(dir)).locals.audit_sink_filter;
+  if (!isLiteral(filter)) throw new Error("local.audit_sink_filter must be a plain string");
+  return filter;
+}
