@@ -1,0 +1,97 @@
+// Pieces of the local BigQuery that decide behaviour on their own: the log
+// filter language of sinks, timestamp parsing of loads, and line positions
+// of streamed gzip NDJSON.
+import { Readable } from "node:stream";
+import { gzipSync } from "node:zlib";
+import { describe, expect, it } from "vitest";
+import { parseLogFilter } from "../local/bigquery/audit/log-filter.js";
+import { ndjsonLines, sniffGzip } from "../local/bigquery/load/ndjson.js";
+import { parseTimestampMicros } from "../local/bigquery/load/values.js";
+
+const entry = {
+  resource: { type: "bigquery_project" },
+  severity: "INFO",
+  protoPayload: {
+    metadata: {
+      "@type": "type.googleapis.com/google.cloud.audit.BigQueryAuditMetadata",
+      jobChange: { after: "DONE", job: { jobConfig: { labels: { bqx_export: "events-hourly" } } } },
+    },
+  },
+};
+
+describe("log filter", () => {
+  const matches = (filter: string) => parseLogFilter(filter).matches(entry);
+
+  it("compares paths with quoted segments, and tests presence with :*", () => {
+    expect(
+      matches('protoPayload.metadata."@type"="type.googleapis.com/google.cloud.audit.BigQueryAuditMetadata"'),
+    ).toBe(true);
+    expect(matches("protoPayload.metadata.jobChange.job.jobConfig.labels.bqx_export:*")).toBe(true);
+    expect(matches("protoPayload.metadata.jobChange.job.jobConfig.labels.bqx_run:*")).toBe(false);
+    expect(matches('protoPayload.metadata.jobChange.after="RUNNING"')).toBe(false);
+  });
+
+  it("joins lines with an implicit AND, and binds OR tighter than AND", () => {
+    expect(matches('resource.type="bigquery_project"\nprotoPayload.metadata.jobChange.after="DONE"')).toBe(
+      true,
+    );
+    expect(matches('resource.type="bigquery_project"\nseverity="ERROR"')).toBe(false);
+    // a AND b OR c  ==  a AND (b OR c)
+    expect(matches('severity="ERROR" AND severity="INFO" OR resource.type="bigquery_project"')).toBe(false);
+    expect(matches('(severity="ERROR" AND severity="INFO") OR resource.type="bigquery_project"')).toBe(true);
+  });
+
+  it("supports NOT, != on missing fields, and : as a substring test", () => {
+    expect(matches('NOT severity="ERROR"')).toBe(true);
+    expect(matches('missing.field!="x"')).toBe(true);
+    expect(matches('missing.field="x"')).toBe(false);
+    expect(matches('protoPayload.metadata.jobChange.job.jobConfig.labels.bqx_export:"hourly"')).toBe(true);
+  });
+
+  it("rejects malformed filters", () => {
+    expect(() => parseLogFilter('resource.type="unterminated')).toThrow();
+    expect(() => parseLogFilter("(resource.type=x")).toThrow();
+  });
+});
+
+describe("load timestamps", () => {
+  const iso = (text: string) => {
+    const m = parseTimestampMicros(text);
+    return m === undefined ? undefined : `${new Date(Number(m / 1000n)).toISOString()}+${m % 1000n}us`;
+  };
+
+  it("accepts BigQuery's formats with microseconds, zones and offsets", () => {
+    expect(iso("2026-11-25 10:00:00.123456 UTC")).toBe("2026-11-25T10:00:00.123Z+456us");
+    expect(iso("2026-11-25T10:00:00.123456Z")).toBe("2026-11-25T10:00:00.123Z+456us");
+    expect(iso("2026/11/25 10:00")).toBe("2026-11-25T10:00:00.000Z+0us");
+    expect(iso("2026-11-25T12:30:00+02:30")).toBe("2026-11-25T10:00:00.000Z+0us");
+    expect(iso("2026-11-25")).toBe("2026-11-25T00:00:00.000Z+0us");
+  });
+
+  it("rejects what is not a timestamp", () => {
+    expect(iso("2026-02-30 10:00:00")).toBeUndefined();
+    expect(iso("25/11/2026 10:00")).toBeUndefined();
+    expect(iso("2026-11-25 25:00:00")).toBeUndefined();
+    expect(iso("yesterday")).toBeUndefined();
+  });
+});
+
+describe("NDJSON streaming", () => {
+  it("yields lines with their byte positions across chunk boundaries, gzip detected by content", async () => {
+    const text = '{"a":"é"}\n\n{"b":2}\r\n{"c":3}';
+    const gz = gzipSync(text);
+    const chunks = [gz.subarray(0, 5), gz.subarray(5, 11), gz.subarray(11)];
+    const sniffed = await sniffGzip(Readable.from(chunks));
+    expect(sniffed.gzip).toBe(true);
+    const lines = [];
+    for await (const l of ndjsonLines(sniffed.stream, sniffed.gzip)) lines.push(l);
+    expect(lines.map((l) => [l.position, l.text])).toEqual([
+      [0, '{"a":"é"}'],
+      [11, ""],
+      [12, '{"b":2}'],
+      [21, '{"c":3}'],
+    ]);
+    const plain = await sniffGzip(Readable.from([Buffer.from(text)]));
+    expect(plain.gzip).toBe(false);
+  });
+});
