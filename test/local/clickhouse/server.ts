@@ -140,7 +140,9 @@ function compressor(encoding: ResponseEncoding): Writable & NodeJS.ReadableStrea
 
 /** Writes with backpressure; gives up waiting if `peer` (the response) closes first. */
 async function write(out: Writable, chunk: Uint8Array, peer: Writable = out): Promise<void> {
-  if (out.write(chunk)) return;
+  // A response whose client went away never drains nor closes again: do not wait on it.
+  if (peer.destroyed) return;
+  if (out.write(chunk) || peer.destroyed) return;
   const stop = new AbortController();
   try {
     await Promise.race([
