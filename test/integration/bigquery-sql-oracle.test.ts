@@ -283,16 +283,10 @@ function dataset(): ReferenceTable[] {
 /** A GoogleSQL literal for a cell of the given type. */
 function literal(type: SqlType, cell: Cell): string {
   if (cell === null) return "NULL";
-  switch (type) {
-    case "STRING":
-      return `'${String(cell).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
-    case "JSON":
-      return `JSON '${String(cell).replace(/'/g, "\\'")}'`;
-    case "TIMESTAMP":
-      return `TIMESTAMP_MICROS(${String(cell)})`;
-    default:
-      return String(cell);
-  }
+  if (type === "STRING") return `'${String(cell).replace(/\\/g, "\\\\").replace(/'/g, "\\'")}'`;
+  if (type === "JSON") return `JSON '${String(cell).replace(/'/g, "\\'")}'`;
+  if (type === "TIMESTAMP") return `TIMESTAMP_MICROS(${String(cell)})`;
+  return String(cell);
 }
 
 const QUERIES: { sql: string; ordered: boolean }[] = [
