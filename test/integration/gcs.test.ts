@@ -146,6 +146,7 @@ describe("uploads", () => {
     const data = bytes(6 * 1024 * 1024, 11);
     const file = bucket.file("res/interrupted.bin");
     const [uri] = await file.createResumableUpload();
+    const receivedBefore = server.stats().bytesReceived;
 
     // First attempt: the source fails after 3 MiB, so the client aborts its PUT.
     async function* failing(): AsyncGenerator<Buffer> {
@@ -169,6 +170,8 @@ describe("uploads", () => {
 
     // Resume with the same session URI and the whole source: the client skips what the server holds.
     await pipeline(Readable.from([data]), file.createWriteStream({ uri }));
+    // Both attempts together sent each byte once: the resume did not start over.
+    expect(server.stats().bytesReceived - receivedBefore).toBe(data.length);
     const [meta] = await file.getMetadata();
     expect(meta.size).toBe(String(data.length));
     expect(meta.crc32c).toBe(clientCrc32c(data));

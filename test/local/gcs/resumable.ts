@@ -54,10 +54,13 @@ export function parseContentRange(header: string | undefined): ContentRange {
 
 /** Drops the first `n` bytes of a stream (bytes the server already has). */
 class SkipBytes extends Transform {
+  /** Bytes that arrived, skipped or not. */
+  seen = 0;
   constructor(private remaining: number) {
     super();
   }
   override _transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback): void {
+    this.seen += chunk.length;
     if (this.remaining >= chunk.length) {
       this.remaining -= chunk.length;
       cb();
@@ -211,10 +214,11 @@ export class ResumableSessions {
     const hashes = valid ? (existing ?? new HashState()) : new HashState();
     if (valid) this.hashers.set(id, hashes);
     else this.hashers.delete(id);
+    const skipper = new SkipBytes(skip);
     try {
       await pipeline(
         body,
-        new SkipBytes(skip),
+        skipper,
         new HashingTransform(hashes),
         createWriteStream(this.partPath(id), { flags: "a" }),
       );
@@ -225,6 +229,8 @@ export class ResumableSessions {
         return false;
       }
       throw err;
+    } finally {
+      this.store.bytesReceived += skipper.seen;
     }
   }
 

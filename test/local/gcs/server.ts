@@ -63,6 +63,8 @@ export interface GcsServer {
   stat(bucket: string, name: string): ObjectMeta | undefined;
   /** Creates a bucket if it does not exist yet (stack setup). */
   ensureBucket(name: string, location?: string): Promise<BucketMeta>;
+  /** Counters for tests: object bytes received from clients since start. */
+  stats(): { bytesReceived: number };
 }
 
 export const IMPLEMENTED_METHODS = [
@@ -414,6 +416,7 @@ export async function startGcsServer(opts: GcsServerOptions): Promise<GcsServer>
       const meta = store.findObject(bucket, name);
       return meta && { ...meta };
     },
+    stats: () => ({ bytesReceived: store.bytesReceived }),
     ensureBucket: async (name, location = "US") => {
       const existing = store.getBucket(name);
       if (existing) return existing;

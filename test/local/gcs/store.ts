@@ -67,6 +67,8 @@ export class GcsStore {
   private readonly buckets = new Map<string, BucketEntry>();
   private readonly locks = new KeyedLock();
   private lastGeneration = 0n;
+  /** Object bytes that arrived in upload requests since start (including resent bytes a session already held). */
+  bytesReceived = 0;
 
   private constructor(readonly dataDir: string) {}
 
@@ -218,6 +220,8 @@ export class GcsStore {
     } catch (err) {
       await unlink(path).catch(() => undefined);
       throw err;
+    } finally {
+      this.bytesReceived += hashes.size;
     }
     return { path, size: hashes.size, md5Hash: hashes.md5.digest("base64"), crc32c: hashes.crc.base64() };
   }
