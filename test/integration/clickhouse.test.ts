@@ -197,6 +197,11 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     );
   });
 
+  it("refuses HTTP sessions instead of silently ignoring them", async () => {
+    const err = await failure(client.query({ query: "SELECT 1", session_id: "s1" }));
+    expect(err.type).toBe("NOT_IMPLEMENTED");
+  });
+
   it("treats GET queries as read-only, as ClickHouse does", async () => {
     const auth = { "X-ClickHouse-User": USER, "X-ClickHouse-Key": PASSWORD };
     const ddl = encodeURIComponent("CREATE TABLE posthog.from_get (a Int8) ENGINE = Memory");

@@ -127,6 +127,13 @@ export async function readHttpQuery(
       CH_ERROR.NOT_IMPLEMENTED,
     );
   }
+  if (search.has("session_id")) {
+    // Refused rather than ignored: a caller relying on session state must find out here.
+    throw bad(
+      "HTTP sessions (session_id) are not emulated: each query runs on its own connection",
+      CH_ERROR.NOT_IMPLEMENTED,
+    );
+  }
   const raw = req.method === "POST" ? await readBody(req, maxBodyBytes) : Buffer.alloc(0);
   const body = decodeBody(raw, req.headers["content-encoding"]);
 

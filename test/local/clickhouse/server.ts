@@ -6,8 +6,9 @@
 // status ClickHouse picks, errors after the first bytes as the tagged
 // __exception__ block (25.11+), wait_end_of_query=1 (the whole result is
 // spooled to a file before the first byte is sent).
-// What it does not: sessions (session_id is ignored), native compression
-// (compress/decompress=1), external data tables, progress headers.
+// What it refuses with NOT_IMPLEMENTED: sessions (session_id), native
+// compression (compress/decompress=1), external data tables. Not sent: progress
+// headers; written_rows in X-ClickHouse-Summary stays 0.
 //
 // chdb is in-process and binds one data directory per process: one server per
 // process at a time (stop() releases the directory).
