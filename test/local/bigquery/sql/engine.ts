@@ -18,6 +18,7 @@ import {
   type QueryEngine,
   type QueryEngineDeps,
   type StatementResult,
+  type TableRef,
 } from "../contracts.js";
 import { toCell } from "./cells.js";
 import { parseDdl, type DdlPlan } from "./ddl.js";
@@ -132,6 +133,7 @@ async function prepare(
   switch (analysis.statementKind) {
     case "Query": {
       const duckdbSql = translateRange(tokens, 0, end, ctx);
+      requireTables(deps.catalog, ctx.reads);
       const schema = resultSchema(analysis.outputColumns);
       return {
         statementType: "SELECT",
@@ -155,6 +157,7 @@ async function prepare(
     case "Delete":
     case "Merge": {
       const dml = translateDml(tokens, end, ctx);
+      requireTables(deps.catalog, [dml.target, ...ctx.reads]);
       const reads = uniqueRefs([...(dml.readsTarget ? [dml.target] : []), ...ctx.reads]);
       return {
         statementType: dml.statementType,
@@ -192,10 +195,23 @@ async function prepare(
         const query = sql.slice(first.offset, last.offset + last.text.length);
         columns = (await analyse(deps, analyzer, query, tokens, options, params)).outputColumns;
       }
+      requireTables(deps.catalog, ctx.reads);
       return ddlStatement(deps, plan, columns, tokens, ctx, run);
     }
     default:
       throw unsupported(`${analysis.statementKind} statements`);
+  }
+}
+
+/**
+ * BigQuery table names are case-sensitive; the analyzer's catalog lookup is
+ * not, so a reference that only matched ignoring case is a missing table.
+ */
+function requireTables(catalog: EmulatorCatalog, refs: TableRef[]): void {
+  for (const ref of refs) {
+    if (!catalog.getTable(ref)) {
+      throw tableNotFound(ref, catalog.datasetExists(ref.projectId, ref.datasetId));
+    }
   }
 }
 
