@@ -362,6 +362,7 @@ describe("sample data generator", () => {
                                GROUP BY team_id, distinct_id HAVING uniqExact(person_id) > 1)) AS remapped_ids,
          (SELECT max(version) FROM gen_shape.person) AS max_person_version,
          (SELECT countIf(is_deleted = 1) FROM gen_shape.person FINAL) AS deleted_persons,
+         (SELECT countIf(is_deleted = 1) FROM gen_shape.person_distinct_id2 FINAL) AS deleted_ids,
          (SELECT count() FROM gen_shape.events AS e
             LEFT ANTI JOIN gen_shape.person_distinct_id2 AS d USING (team_id, distinct_id)) AS events_without_mapping`,
     );
@@ -369,6 +370,7 @@ describe("sample data generator", () => {
     expect(Number(people?.["remapped_ids"])).toBeGreaterThan(0);
     expect(Number(people?.["max_person_version"])).toBe(3);
     expect(Number(people?.["deleted_persons"])).toBeGreaterThan(0);
+    expect(Number(people?.["deleted_ids"])).toBeGreaterThanOrEqual(Number(people?.["deleted_persons"]));
     expect(Number(people?.["events_without_mapping"])).toBe(0);
   });
 });

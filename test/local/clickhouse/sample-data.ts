@@ -9,7 +9,8 @@
 // - persons with 1-3 distinct_ids (an anonymous id, an email, a user handle),
 //   1-4 versions each (properties change over time), a few deleted;
 // - person_distinct_id2 rows, some with two versions (the id first pointed at
-//   an anonymous person that was later merged into the current one);
+//   an anonymous person that was later merged into the current one), and a
+//   newer is_deleted = 1 version for the ids of deleted persons;
 // - events: $pageview/$autocapture/$pageleave/$identify/custom events, with
 //   properties JSON holding strings with quotes, backslashes, newlines and
 //   unicode, numbers, booleans, null, nested objects and arrays, sometimes
@@ -187,6 +188,11 @@ class Expressions {
     return `multiIf(${j} = 0, ${anon}, ${j} = 1, ${this.email(p)}, concat('user_', toString(${p})))`;
   }
 
+  /** A few persons end deleted: their last version and their distinct_ids say so. */
+  deleted(p: string): string {
+    return `(${this.h("deleted", p)} % 200 = 0)`;
+  }
+
   versions(p: string): string {
     return `(1 + ${this.h("nver", p)} % 4)`;
   }
@@ -263,7 +269,7 @@ export async function generateSampleData(
                ${x.team("p")} AS team_id,
                ${x.personProperties("p", String(version))} AS properties,
                toInt8(${x.distinctCount("p")} > 1) AS is_identified,
-               toInt8(${version} = nver - 1 AND ${x.h("deleted", "p")} % 200 = 0) AS is_deleted,
+               toInt8(${version} = nver - 1 AND ${x.deleted("p")}) AS is_deleted,
                p * ${maxVersions} + ${version} AS _offset
         FROM numbers(${persons})
         WHERE ${version} < nver
@@ -289,6 +295,26 @@ export async function generateSampleData(
         WHERE ${ver} = 0 OR merged
       )`);
   }
+
+  // Deleted persons: each of their distinct_ids gets a newer, is_deleted = 1 version,
+  // written when the person's last (deleted) version was.
+  await target.exec(`
+    INSERT INTO ${db}.person_distinct_id2 (team_id, distinct_id, person_id, is_deleted, version, _timestamp, _offset, _partition)
+    SELECT team_id, distinct_id, person_id, 1, version, toDateTime(intDiv(ts_us, 1000000), 'UTC'), _offset, _offset % 16
+    FROM (
+      SELECT number AS p, j,
+             ${x.team("p")} AS team_id,
+             ${x.distinctId("p", "j")} AS distinct_id,
+             ${x.personUuid("p")} AS person_id,
+             if(j = 1 AND ${x.merged("p")}, 2, 1) AS version,
+             ${x.createdUs("p", startUs)} AS created_us,
+             ${x.versions("p")} AS nver,
+             created_us + intDiv((${endUs} - created_us) * (nver - 1), nver) + ${MICROS_PER_SECOND} AS ts_us,
+             p * 8 + 5 + j AS _offset
+      FROM numbers(${persons})
+      ARRAY JOIN range(${x.distinctCount("number")}) AS j
+      WHERE ${x.deleted("p")}
+    )`);
 
   // events: per-event hashes joined to per-person values (computed once per
   // person, not once per event: this is most of the generation time).
