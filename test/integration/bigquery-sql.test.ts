@@ -608,6 +608,12 @@ describe("DDL", () => {
     await prepared.run();
     expect(catalog.getTable(ref("ddl", "gone"))).toBeUndefined();
     await run("DROP TABLE IF EXISTS ddl.gone");
+    await run("CREATE TABLE ddl.gone (x INT64)");
+    await run("INSERT ddl.gone (x) VALUES (1)");
+    await run("CREATE OR REPLACE TABLE ddl.gone (y STRING)");
+    expect(catalog.getTable(ref("ddl", "gone"))?.fields.map((f) => f.name)).toEqual(["y"]);
+    expect(await select("SELECT COUNT(*) FROM ddl.gone")).toEqual([["0"]]);
+    await run("DROP TABLE ddl.gone");
     const err = await rejection("DROP TABLE ddl.gone");
     expect([err.reason, err.httpStatus]).toEqual(["notFound", 404]);
   });
@@ -682,6 +688,9 @@ describe("more DML", () => {
     expect([insert.writes, insert.reads]).toEqual([[t], [s]]);
     expect(await insert.run()).toMatchObject({ statementType: "INSERT", numDmlAffectedRows: 1 });
 
+    const twice = await rejection("UPDATE ddl.kv SET n = 0 FROM ddl.kv_source AS S WHERE S.k > 0");
+    expect(twice.message).toBe("UPDATE/MERGE must match at most one source row for each target row");
+
     expect(await affected("DELETE FROM ddl.kv WHERE n > 5")).toBe(2);
     expect(await select("SELECT k, n FROM ddl.kv ORDER BY k")).toEqual([["2", "1"]]);
   });
@@ -700,6 +709,9 @@ describe("more DML", () => {
     );
     expect((await rejection("CREATE VIEW ddl.v AS SELECT 1 AS x")).message).toBe(
       "The local BigQuery cannot run CREATE VIEW yet",
+    );
+    expect((await rejection("SELECT AS VALUE 1")).message).toBe(
+      "The local BigQuery cannot run SELECT AS STRUCT / SELECT AS VALUE yet",
     );
     expect((await rejection("SELECT SAFE.PARSE_JSON('x')")).message).toBe(
       "The local BigQuery cannot run the function SAFE.PARSE_JSON yet",

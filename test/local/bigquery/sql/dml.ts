@@ -14,7 +14,7 @@ export interface DmlTranslation {
   /** Whether the statement reads the target's rows (all but INSERT). */
   readsTarget: boolean;
   sql: string;
-  /** MERGE with WHEN MATCHED: returns a row when a target row matches more than one source row. */
+  /** MERGE with WHEN MATCHED, UPDATE ... FROM: returns a row when a target row matches more than one source row. */
   duplicateMatchSql?: string;
 }
 
@@ -117,11 +117,18 @@ export function translateDml(tokens: Token[], end: number, ctx: TranslateContext
       const setEnd = indexOfWord(tokens, a.end + 1, end, "FROM", "WHERE");
       const stop = setEnd < 0 ? end : setEnd;
       const as = a.name ? ` AS ${duckdbQuote(a.name)}` : "";
+      const rest = translateRange(tokens, stop, end, ctx);
+      // UPDATE ... FROM joins: BigQuery rejects a target row that joins several source rows.
+      const targetName = duckdbQuote(a.name ?? t.ref.tableId);
+      const duplicateMatchSql = isWord(tokens[stop], "FROM")
+        ? `SELECT 1 ${rest.replace(/^FROM /, `FROM ${t.sql} AS ${targetName}, `)} GROUP BY ${targetName}.rowid HAVING count(*) > 1 LIMIT 1`
+        : undefined;
       return {
         statementType: "UPDATE",
         target: t.ref,
         readsTarget: true,
-        sql: `UPDATE ${t.sql}${as} SET ${setList(tokens, a.end + 1, stop, ctx)} ${translateRange(tokens, stop, end, ctx)}`,
+        sql: `UPDATE ${t.sql}${as} SET ${setList(tokens, a.end + 1, stop, ctx)} ${rest}`,
+        duplicateMatchSql,
       };
     }
     case "MERGE":

@@ -297,6 +297,7 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
       continue;
     }
     if (word === "ARRAY" || word === "STRUCT" || word === "UNNEST") throw unsupported(word);
+    if (word === "SELECT" && isWord(next, "AS")) throw unsupported("SELECT AS STRUCT / SELECT AS VALUE");
     if (word === "FROM" && !isWord(prev, "DISTINCT")) {
       out.push("FROM", { boundary: true });
       fromClause = true;
