@@ -487,6 +487,20 @@ describe("STORAGE_EMULATOR_HOST and restarts", () => {
     }
   });
 
+  it("object calls need neither a project ID nor credentials (the product's adapter passes only apiEndpoint)", async () => {
+    const bare = new Storage({ apiEndpoint: server.url });
+    const file = bare.bucket("bqx-test").file("bare/manifest.json");
+    await file.save("{}", { resumable: false, preconditionOpts: { ifGenerationMatch: 0 } });
+    const [meta] = await file.getMetadata();
+    const [pinned] = await bare
+      .bucket("bqx-test")
+      .file("bare/manifest.json", { generation: meta.generation })
+      .download();
+    expect(pinned.toString()).toBe("{}");
+    const [files] = await bare.bucket("bqx-test").getFiles({ prefix: "bare/", startOffset: "bare/m" });
+    expect(files.map((f) => f.name)).toEqual(["bare/manifest.json"]);
+  });
+
   it("keeps objects across a restart on the same data directory", async () => {
     const before = server.list("bqx-test", "ls/");
     await server.stop();
