@@ -33,6 +33,8 @@ const envSchema = z.object({
   STORAGE_EMULATOR_HOST: z.string().optional(),
   BQX_BIGQUERY_ENDPOINT: z.string().optional(),
   BQX_SECRET_MANAGER_ENDPOINT: z.string().optional(),
+  /** Local stack only: the access token standing for the function's own identity. */
+  BQX_BIGQUERY_ACCESS_TOKEN: z.string().optional(),
 });
 
 export interface Config {
@@ -42,7 +44,7 @@ export interface Config {
   partBytes: number;
   lookbackDays: number | undefined;
   staleAfterMs: number;
-  endpoints: { storage?: string; bigquery?: string; secretManager?: string };
+  endpoints: { storage?: string; bigquery?: string; bigqueryAccessToken?: string; secretManager?: string };
 }
 
 export function loadConfig(env: Record<string, string | undefined>): Config {
@@ -69,6 +71,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     endpoints: {
       ...(e.STORAGE_EMULATOR_HOST ? { storage: e.STORAGE_EMULATOR_HOST } : {}),
       ...(e.BQX_BIGQUERY_ENDPOINT ? { bigquery: e.BQX_BIGQUERY_ENDPOINT } : {}),
+      ...(e.BQX_BIGQUERY_ACCESS_TOKEN ? { bigqueryAccessToken: e.BQX_BIGQUERY_ACCESS_TOKEN } : {}),
       ...(e.BQX_SECRET_MANAGER_ENDPOINT ? { secretManager: e.BQX_SECRET_MANAGER_ENDPOINT } : {}),
     },
   };

@@ -114,6 +114,8 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
     database: config.clickhouse.database,
     request_timeout: 30 * 60 * 1000,
     compression: { response: true },
+    // Progress headers keep long exports' connections alive through proxies.
+    clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: "60000" },
   });
   return {
     store: new GcsObjectStore(storage.bucket(config.stagingBucket)),

@@ -1,0 +1,88 @@
+// Helpers for end-to-end tests on the local stack: seed ClickHouse, call
+// exportRun as Cloud Scheduler or a person would, wait for runs to settle and
+// read what landed in BigQuery.
+import { parseManifest, type RunManifest } from "../../functions/src/core/manifest.js";
+import { manifestObject } from "../../functions/src/core/names.js";
+import type { Period } from "../../functions/src/core/periods.js";
+import type { LocalStack } from "../local/stack.js";
+
+/** Inserts rows (objects in ClickHouse's JSONEachRow input form) into a PostHog table. */
+export async function insertRows(stack: LocalStack, table: string, rows: readonly object[]): Promise<void> {
+  if (rows.length === 0) return;
+  const body = rows.map((r) => JSON.stringify(r)).join("\n");
+  await stack.clickhouse.exec(`INSERT INTO posthog.${table} FORMAT JSONEachRow\n${body}`);
+}
+
+export interface CallResult {
+  status: number;
+  body: any;
+}
+
+/** POSTs an exportRun body; `scheduleTime` adds the Cloud Scheduler headers. */
+export async function callExportRun(
+  stack: LocalStack,
+  body:
+    | { export: ExportDefinitionInput; dataInterval?: { start: string; end: string }; force?: boolean }
+    | unknown,
+  scheduleTime?: Date,
+): Promise<CallResult> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (scheduleTime) {
+    headers["x-cloudscheduler"] = "true";
+    headers["x-cloudscheduler-scheduletime"] = scheduleTime.toISOString();
+  }
+  const res = await fetch(stack.functions.exportRunUrl, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+export function interval(period: Period): { start: string; end: string } {
+  return { start: period.start.toISOString(), end: period.end.toISOString() };
+}
+
+export async function readManifest(
+  stack: LocalStack,
+  exportId: string,
+  period: Period,
+): Promise<RunManifest | undefined> {
+  const found = await stack.deps.store.read(manifestObject(exportId, period));
+  return found ? parseManifest(found.text, exportId) : undefined;
+}
+
+/** Waits until the run is COMPLETED or FAILED (audit events are delivered asynchronously). */
+export async function waitForRun(
+  stack: LocalStack,
+  exportId: string,
+  period: Period,
+  timeoutMs = 30_000,
+): Promise<RunManifest> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const m = await readManifest(stack, exportId, period);
+    if (m && (m.state === "COMPLETED" || m.state === "FAILED")) return m;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `run ${exportId} ${interval(period).start} did not settle: ${m ? m.state : "no manifest"}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every row of a destination table, as the BigQuery client returns them. */
+export async function tableRows(
+  stack: LocalStack,
+  datasetId: string,
+  tableId: string,
+): Promise<Record<string, any>[]> {
+  const [rows] = await stack.adminBigQuery().dataset(datasetId).table(tableId).getRows();
+  return rows as Record<string, any>[];
+}
+
+export async function query(stack: LocalStack, sql: string): Promise<Record<string, any>[]> {
+  const [rows] = await stack.adminBigQuery().query({ query: sql, useLegacySql: false });
+  return rows as Record<string, any>[];
+}

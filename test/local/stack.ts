@@ -1,0 +1,224 @@
+// The local Google Cloud, all of it on loopback in one temp directory: GCS,
+// BigQuery (ZetaSQL-checked, on DuckDB) with IAM and audit delivery, Secret
+// Manager, Cloud Scheduler, ClickHouse on chdb, and the two functions. Tests
+// start it programmatically; `npm run stack` and `npm start` use it too.
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { BigQuery } from "@google-cloud/bigquery";
+import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import { loadConfig } from "../../functions/src/config.js";
+import type { AppDeps } from "../../functions/src/app/deps.js";
+import { createLogger, type Logger } from "../../functions/src/log.js";
+import { createDeps } from "../../functions/src/wiring.js";
+import { auditSinkFilter } from "../infra/hcl.js";
+import { serviceAccountAuth, staticTokenAuth } from "./bigquery/client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./bigquery/server.js";
+import { posthogSchemaDdl } from "./clickhouse/posthog-schema.js";
+import { startClickHouseServer, type ClickHouseServer } from "./clickhouse/server.js";
+import { startFunctionsHost, type FunctionsHost } from "./functions-host.js";
+import { startGcsServer, type GcsServer } from "./gcs/server.js";
+import { Iam, type ServiceAccountKeyFile } from "./iam/iam.js";
+import { BIGQUERY_ADMIN, BIGQUERY_JOB_USER, SEED_CUSTOM_ROLE, type Role } from "./iam/roles.js";
+import { startSchedulerServer, type RunningScheduler } from "./scheduler/server.js";
+import { startSecretManagerServer, type RunningSecretManager } from "./secret-manager/server.js";
+
+export const LOCAL_PROJECT = "local-project";
+export const STAGING_BUCKET = "bqx-staging";
+const CLICKHOUSE_USER = "bqx_reader";
+const CLICKHOUSE_PASSWORD = "local-clickhouse-password";
+
+export interface StackOptions {
+  /** Directory for all state; a new temp directory by default (removed on stop). */
+  dir?: string;
+  /** Log level of the functions (default WARNING: quiet tests). */
+  logLevel?: "DEBUG" | "INFO" | "WARNING" | "ERROR";
+  /** Where the functions' log lines go (default stdout). */
+  logSink?: (line: string) => void;
+  /** Uncompressed bytes per staged part (default 256 MiB). */
+  partBytes?: number;
+  /** The functions' clock (tests move it for the sweep). */
+  now?: () => Date;
+}
+
+export interface Destination {
+  datasetId: string;
+  location: string;
+  /** The secret version holding the destination service account's key. */
+  keySecret: string;
+  serviceAccount: string;
+  key: ServiceAccountKeyFile;
+}
+
+export interface LocalStack {
+  dir: string;
+  projectId: string;
+  bucket: string;
+  gcs: GcsServer;
+  bigquery: BigQueryServer;
+  iam: Iam;
+  secretManager: RunningSecretManager;
+  scheduler: RunningScheduler;
+  clickhouse: ClickHouseServer;
+  functions: FunctionsHost;
+  deps: AppDeps;
+  /** The environment the functions run with (what `npm run stack` prints). */
+  env: Record<string, string>;
+  /** The function's own identity (used for exports without a key secret). */
+  functionsServiceAccount: string;
+  /**
+   * A dataset, a destination service account with a key in Secret Manager,
+   * and grants: `role` on the dataset (default: the seed's custom role) and
+   * `projectRole` on the project (default: BigQuery Job User).
+   */
+  createDestination(opts: {
+    datasetId: string;
+    location?: string;
+    role?: Role;
+    projectRole?: Role;
+    createDataset?: boolean;
+  }): Promise<Destination>;
+  /** A BigQuery client as an administrator, for looking at results. */
+  adminBigQuery(): BigQuery;
+  /** A BigQuery client as a destination's service account. */
+  bigQueryAs(dest: Destination): BigQuery;
+  secretClient(): SecretManagerServiceClient;
+  stop(): Promise<void>;
+}
+
+export async function startLocalStack(opts: StackOptions = {}): Promise<LocalStack> {
+  const ownDir = opts.dir === undefined;
+  const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), "bqx-stack-")));
+  const stops: (() => Promise<void>)[] = [];
+  try {
+    const iam = await Iam.start();
+    stops.push(() => iam.close());
+    const gcs = await startGcsServer({ dataDir: path.join(dir, "gcs"), projectId: LOCAL_PROJECT });
+    stops.push(() => gcs.stop());
+    await gcs.ensureBucket(STAGING_BUCKET, "US");
+
+    // The audit sink uses the production log-sink filter from infra/, so the
+    // local stack routes exactly the entries Cloud Logging would.
+    const sinkFilter = await auditSinkFilter();
+    const bigquery = await startBigQueryServer({
+      dataDir: path.join(dir, "bigquery"),
+      gcs: { url: gcs.url },
+      iam,
+      auditSinks: [],
+      jobStateDelayMs: 20,
+    });
+    stops.push(() => bigquery.stop());
+
+    const secretManager = await startSecretManagerServer({});
+    stops.push(() => secretManager.stop());
+    const scheduler = await startSchedulerServer({});
+    stops.push(() => scheduler.stop());
+
+    const clickhouse = await startClickHouseServer({
+      dataDir: path.join(dir, "clickhouse"),
+      user: CLICKHOUSE_USER,
+      password: CLICKHOUSE_PASSWORD,
+      database: "posthog",
+    });
+    stops.push(() => clickhouse.stop());
+    for (const ddl of posthogSchemaDdl("posthog")) await clickhouse.exec(ddl);
+
+    // The functions' own service account: staging access is implicit locally;
+    // BigQuery grants are given per destination when an export is keyless.
+    const functionsServiceAccount = `bqx-functions@${LOCAL_PROJECT}.iam.gserviceaccount.com`;
+    iam.createServiceAccount(functionsServiceAccount, LOCAL_PROJECT);
+    const admin = `stack-admin@${LOCAL_PROJECT}.iam.gserviceaccount.com`;
+    iam.createServiceAccount(admin, LOCAL_PROJECT);
+    iam.grant(admin, { projectId: LOCAL_PROJECT }, BIGQUERY_ADMIN);
+    const adminToken = iam.issueAccessToken(admin);
+
+    const env: Record<string, string> = {
+      BQX_STAGING_BUCKET: STAGING_BUCKET,
+      BQX_CLICKHOUSE_URL: clickhouse.url,
+      BQX_CLICKHOUSE_USER: CLICKHOUSE_USER,
+      BQX_CLICKHOUSE_PASSWORD: CLICKHOUSE_PASSWORD,
+      BQX_CLICKHOUSE_DATABASE: "posthog",
+      BQX_LOG_LEVEL: opts.logLevel ?? "WARNING",
+      BQX_PART_BYTES: String(opts.partBytes ?? 256 * 1024 * 1024),
+      STORAGE_EMULATOR_HOST: gcs.url,
+      BQX_BIGQUERY_ENDPOINT: bigquery.url,
+      BQX_BIGQUERY_ACCESS_TOKEN: iam.issueAccessToken(functionsServiceAccount),
+      BQX_SECRET_MANAGER_ENDPOINT: `${secretManager.host}:${secretManager.port}`,
+    };
+    const config = loadConfig(env);
+    const log: Logger = createLogger(config.logLevel, opts.logSink);
+    const deps = createDeps(config, log, opts.now);
+    const functions = await startFunctionsHost(deps);
+    stops.push(() => functions.stop());
+    bigquery.audit.addSink({
+      filter: sinkFilter,
+      url: functions.finalizeRunUrl,
+      topic: `projects/${LOCAL_PROJECT}/topics/bqx-job-done`,
+    });
+
+    const secretClient = () => new SecretManagerServiceClient(secretManager.clientOptions());
+
+    const stack: LocalStack = {
+      dir,
+      projectId: LOCAL_PROJECT,
+      bucket: STAGING_BUCKET,
+      gcs,
+      bigquery,
+      iam,
+      secretManager,
+      scheduler,
+      clickhouse,
+      functions,
+      deps,
+      env,
+      functionsServiceAccount,
+      async createDestination(d) {
+        const location = d.location ?? "US";
+        const adminBq = stack.adminBigQuery();
+        if (d.createDataset ?? true) await adminBq.createDataset(d.datasetId, { location });
+        const email = `bqx-${d.datasetId
+          .toLowerCase()
+          .replace(/[^a-z0-9]/g, "-")
+          .slice(0, 20)}@${LOCAL_PROJECT}.iam.gserviceaccount.com`;
+        const key = iam.createServiceAccount(email, LOCAL_PROJECT);
+        iam.grant(email, { projectId: LOCAL_PROJECT }, d.projectRole ?? BIGQUERY_JOB_USER);
+        iam.grant(email, { projectId: LOCAL_PROJECT, datasetId: d.datasetId }, d.role ?? SEED_CUSTOM_ROLE);
+        const client = secretClient();
+        const secretId = `bq-key-${d.datasetId.toLowerCase().replace(/_/g, "-")}`;
+        const [secret] = await client.createSecret({
+          parent: `projects/${LOCAL_PROJECT}`,
+          secretId,
+          secret: { replication: { automatic: {} } },
+        });
+        const [version] = await client.addSecretVersion({
+          parent: secret.name!,
+          payload: { data: Buffer.from(JSON.stringify(key)) },
+        });
+        await client.close();
+        return { datasetId: d.datasetId, location, keySecret: version.name!, serviceAccount: email, key };
+      },
+      adminBigQuery: () =>
+        new BigQuery({
+          projectId: LOCAL_PROJECT,
+          apiEndpoint: bigquery.url,
+          authClient: staticTokenAuth(adminToken),
+        }),
+      bigQueryAs: (dest) =>
+        new BigQuery({
+          projectId: LOCAL_PROJECT,
+          apiEndpoint: bigquery.url,
+          authClient: serviceAccountAuth(dest.key),
+        }),
+      secretClient,
+      async stop() {
+        for (const stop of stops.reverse()) await stop().catch(() => undefined);
+        if (ownDir) await rm(dir, { recursive: true, force: true });
+      },
+    };
+    return stack;
+  } catch (err) {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined);
+    if (ownDir) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
