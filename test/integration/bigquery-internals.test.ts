@@ -6,7 +6,9 @@ import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
 import { parseLogFilter } from "../local/bigquery/audit/log-filter.js";
 import { ndjsonLines, sniffGzip } from "../local/bigquery/load/ndjson.js";
+import { gcsObjectSource } from "../local/bigquery/load/object-source.js";
 import { parseTimestampMicros } from "../local/bigquery/load/values.js";
+import { startHttpServer } from "../local/common/net.js";
 
 const entry = {
   resource: { type: "bigquery_project" },
@@ -93,5 +95,35 @@ describe("NDJSON streaming", () => {
     ]);
     const plain = await sniffGzip(Readable.from([Buffer.from(text)]));
     expect(plain.gzip).toBe(false);
+  });
+});
+
+describe("reading gs:// objects", () => {
+  it("resumes with a Range request when the connection drops mid-object", async () => {
+    const data = Buffer.from(Array.from({ length: 5000 }, (_, i) => `{"n":${i}}`).join("\n"));
+    const ranges: string[] = [];
+    const flaky = await startHttpServer((req, res) => {
+      const range = req.headers.range;
+      ranges.push(range ?? "");
+      if (!range) {
+        // Send part of the object, then lose the connection.
+        res.writeHead(200, { "content-length": String(data.length) });
+        res.write(data.subarray(0, 20000), () => res.destroy());
+        return;
+      }
+      const start = Number(/^bytes=(\d+)-$/.exec(range)?.[1]);
+      res.writeHead(206, { "content-length": String(data.length - start) });
+      res.end(data.subarray(start));
+    });
+    try {
+      const stream = await gcsObjectSource(flaky.url).open({ bucket: "b", name: "o", size: data.length });
+      const chunks: Buffer[] = [];
+      for await (const c of stream) chunks.push(c as Buffer);
+      expect(Buffer.concat(chunks).equals(data)).toBe(true);
+      expect(ranges[0]).toBe("");
+      expect(ranges[1]).toMatch(/^bytes=\d+-$/);
+    } finally {
+      await flaky.close();
+    }
   });
 });

@@ -45,6 +45,19 @@ interface QueryConfiguration {
   destinationTable?: unknown;
 }
 
+/** The error's message with its causes (fetch hides the socket error in `cause`). */
+function describeError(err: unknown): string {
+  const parts: string[] = [];
+  for (
+    let e: unknown = err;
+    e !== undefined && parts.length < 4;
+    e = e instanceof Error ? e.cause : undefined
+  ) {
+    parts.push(e instanceof Error ? e.message : typeof e === "string" ? e : JSON.stringify(e));
+  }
+  return parts.join(": ");
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export class JobManager {
@@ -208,7 +221,7 @@ export class JobManager {
     else
       proto = {
         reason: "internalError",
-        message: `An internal error occurred: ${err instanceof Error ? err.message : String(err)}`,
+        message: `An internal error occurred: ${describeError(err)}`,
       };
     job.errorResult = proto;
     job.errors = [proto];

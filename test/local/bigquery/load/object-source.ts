@@ -1,7 +1,7 @@
 // Where load jobs read gs:// objects from: the local GCS server's JSON API,
 // over HTTP, streamed. Wildcard URIs are expanded by listing the prefix.
+import { get, type IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import type { ReadableStream } from "node:stream/web";
 import { ApiError } from "../errors.js";
 
 export interface ObjectInfo {
@@ -43,22 +43,61 @@ export function gcsObjectSource(baseUrl: string): ObjectSource {
         pageToken = page.nextPageToken;
       } while (pageToken);
     },
-    async open(object) {
+    open(object) {
       const url = `${base}/storage/v1/b/${encodeURIComponent(object.bucket)}/o/${encodeURIComponent(object.name)}?alt=media`;
-      // Accept-Encoding: gzip asks for the stored bytes (no decompressive transcoding);
-      // compression is detected from the content, as BigQuery does.
-      const res = await fetch(url, { headers: { "accept-encoding": "gzip" } });
-      if (res.status === 404)
-        throw new ApiError("notFound", `Not found: URI gs://${object.bucket}/${object.name}`);
-      if (!res.ok || !res.body) {
-        throw new ApiError(
-          "backendError",
-          `Error while reading data: gs://${object.bucket}/${object.name} answered ${res.status}`,
-        );
-      }
-      return Readable.fromWeb(res.body as ReadableStream<Uint8Array>);
+      return Promise.resolve(Readable.from(resumableBody(url, `gs://${object.bucket}/${object.name}`)));
     },
   };
+}
+
+const READ_ATTEMPTS = 4;
+
+function httpGet(url: string, headers: Record<string, string>): Promise<IncomingMessage> {
+  return new Promise((resolve, reject) => {
+    const req = get(url, { headers }, resolve);
+    req.once("error", reject);
+  });
+}
+
+/**
+ * The object's stored bytes (node:http does not decompress, so gzip is
+ * detected from the content, as BigQuery does). A connection lost mid-object
+ * is resumed with a Range request from the last byte received.
+ */
+async function* resumableBody(url: string, uri: string): AsyncGenerator<Buffer> {
+  let offset = 0;
+  let failures = 0;
+  for (;;) {
+    let res: IncomingMessage | undefined;
+    try {
+      res = await httpGet(url, offset > 0 ? { range: `bytes=${offset}-` } : {});
+      if (res.statusCode === 404) throw new ApiError("notFound", `Not found: URI ${uri}`);
+      const expected = offset > 0 ? 206 : 200;
+      if (res.statusCode !== expected) {
+        throw new ApiError(
+          "backendError",
+          `Error while reading data: ${uri} answered HTTP ${res.statusCode ?? 0}`,
+        );
+      }
+      for await (const chunk of res as AsyncIterable<Buffer>) {
+        offset += chunk.length;
+        yield chunk;
+      }
+      if (!res.complete) throw new Error("connection closed before the whole object was read");
+      return;
+    } catch (err) {
+      if (err instanceof ApiError) throw err;
+      failures++;
+      if (failures >= READ_ATTEMPTS) {
+        throw new ApiError(
+          "backendError",
+          `Error while reading data: ${uri}: ${err instanceof Error ? err.message : String(err)}`,
+        );
+      }
+    } finally {
+      res?.destroy();
+    }
+  }
 }
 
 export interface GsUri {
