@@ -77,7 +77,16 @@ describe("64 MiB resumable upload", () => {
     }
 
     const upload = await peakGrowth(() =>
-      pipeline(Readable.from(source()), file.createWriteStream({ resumable: true })),
+      pipeline(
+        Readable.from(source()),
+        file.createWriteStream({
+          // The options the product's staging upload uses.
+          resumable: true,
+          contentType: "application/gzip",
+          validation: "crc32c",
+          preconditionOpts: { ifGenerationMatch: 0 },
+        }),
+      ),
     );
     const [meta] = await file.getMetadata();
     expect(Number(meta.size)).toBe(SIZE);
