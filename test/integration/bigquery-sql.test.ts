@@ -310,6 +310,14 @@ describe("the seed's example query", () => {
     });
   });
 
+  it("answers APPROX_COUNT_DISTINCT exactly", async () => {
+    const [[approx, exact]] = (await select(
+      "SELECT APPROX_COUNT_DISTINCT(distinct_id), COUNT(DISTINCT distinct_id) FROM example.events",
+    )) as [[Cell, Cell]];
+    expect(approx).toBe(exact);
+    expect(exact).toBe("4");
+  });
+
   it("resolves bare table names against the default dataset", async () => {
     const rows = await select("SELECT COUNT(*) FROM persons", {
       defaultDataset: { projectId: PROJECT, datasetId: "example" },

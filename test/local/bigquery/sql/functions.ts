@@ -341,6 +341,69 @@ const timestamp: FunctionTranslator = (call) => {
   return `CAST(${argSql(call, 0)} AS TIMESTAMPTZ)`;
 };
 
+/** Capturing groups in a literal regular expression (REGEXP_EXTRACT returns the first, or the match). */
+function captureGroups(pattern: string): number {
+  let groups = 0;
+  for (let i = 0; i < pattern.length; i++) {
+    if (pattern[i] === "\\") i++;
+    else if (pattern[i] === "(" && pattern[i + 1] !== "?") groups++;
+  }
+  return groups;
+}
+
+const regexpExtract: FunctionTranslator = (call) => {
+  argCount(call, 2);
+  const pattern = literalArg(call, 1);
+  if (pattern === undefined) throw unsupported("REGEXP_EXTRACT with a non-literal pattern");
+  const groups = captureGroups(pattern);
+  if (groups > 1) {
+    throw new BigQueryEngineError(
+      "invalidQuery",
+      "Regular expressions passed into extraction functions must not have more than 1 capturing group",
+    );
+  }
+  const str = argSql(call, 0);
+  const re = argSql(call, 1);
+  // DuckDB returns '' when nothing matches; BigQuery returns NULL.
+  return `(CASE WHEN regexp_matches(${str}, ${re}) THEN regexp_extract(${str}, ${re}, ${groups}) END)`;
+};
+
+const regexpReplace: FunctionTranslator = (call) => {
+  argCount(call, 3);
+  return `regexp_replace(${argSql(call, 0)}, ${argSql(call, 1)}, ${argSql(call, 2)}, 'g')`;
+};
+
+const pad =
+  (duck: "lpad" | "rpad"): FunctionTranslator =>
+  (call) => {
+    argCount(call, 2, 3);
+    const fill = call.args.length === 3 ? argSql(call, 2) : "' '";
+    return `${duck}(${argSql(call, 0)}, ${argSql(call, 1)}, ${fill})`;
+  };
+
+// GoogleSQL LOG(x) is the natural logarithm; DuckDB's log(x) is base 10.
+const log: FunctionTranslator = (call) => {
+  argCount(call, 1, 2);
+  if (call.args.length === 1) return `ln(${argSql(call, 0)})`;
+  return `(ln(${argSql(call, 0)}) / ln(${argSql(call, 1)}))`;
+};
+
+/** PARSE_TIMESTAMP / PARSE_DATE with the format elements both engines read alike. */
+const parseTime =
+  (type: "TIMESTAMPTZ" | "DATE"): FunctionTranslator =>
+  (call) => {
+    argCount(call, 2);
+    const format = literalArg(call, 0);
+    if (format === undefined) throw unsupported(`${call.name} with a non-literal format`);
+    const duckFormat = format.replace(/%(.)/g, (_m, c: string) => {
+      const mapped = FORMAT_ELEMENTS[c];
+      if (!mapped || c === "j" || c === "a" || c === "A")
+        throw unsupported(`${call.name} with format element %${c}`);
+      return mapped;
+    });
+    return `CAST(strptime(${argSql(call, 1)}, ${duckString(duckFormat)}) AS ${type})`;
+  };
+
 const noArgs =
   (duck: string): FunctionTranslator =>
   (call) => {
@@ -359,6 +422,15 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   LOGICAL_AND: same("bool_and"),
   LOGICAL_OR: same("bool_or"),
   STRING_AGG: same("string_agg"),
+  ANY_VALUE: same("any_value"),
+  STDDEV: same("stddev_samp"),
+  STDDEV_SAMP: same("stddev_samp"),
+  STDDEV_POP: same("stddev_pop"),
+  VARIANCE: same("var_samp"),
+  VAR_SAMP: same("var_samp"),
+  VAR_POP: same("var_pop"),
+  // Exact where BigQuery estimates: an allowed answer for an approximate aggregate.
+  APPROX_COUNT_DISTINCT: (call) => `count(DISTINCT ${call.sql(call.inside)})`,
   // Analytic
   ROW_NUMBER: same("row_number"),
   RANK: same("rank"),
@@ -413,6 +485,16 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   RTRIM: same("rtrim"),
   REVERSE: same("reverse"),
   REGEXP_CONTAINS: same("regexp_matches"),
+  REGEXP_EXTRACT: regexpExtract,
+  REGEXP_REPLACE: regexpReplace,
+  LEFT: same("left"),
+  RIGHT: same("right"),
+  LPAD: pad("lpad"),
+  RPAD: pad("rpad"),
+  STRING: (call) => {
+    argCount(call, 1);
+    return `(CASE typeof(${argSql(call, 0)}) WHEN 'TIMESTAMP WITH TIME ZONE' THEN ${timestampText(`TRY_CAST(${argSql(call, 0)} AS TIMESTAMPTZ)`, " ", "+00")} ELSE CAST(${argSql(call, 0)} AS VARCHAR) END)`;
+  },
   // Math
   ABS: same("abs"),
   SIGN: same("sign"),
@@ -421,6 +503,13 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   CEIL: same("ceil"),
   CEILING: same("ceil"),
   SQRT: same("sqrt"),
+  LN: same("ln"),
+  LOG: log,
+  LOG10: same("log10"),
+  EXP: same("exp"),
+  TRUNC: same("trunc"),
+  IS_NAN: same("isnan"),
+  IS_INF: same("isinf"),
   POW: same("pow"),
   POWER: same("pow"),
   MOD: (call) => {
@@ -448,6 +537,20 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   DATE_TRUNC: dateTrunc,
   FORMAT_TIMESTAMP: formatTime,
   FORMAT_DATE: formatTime,
+  PARSE_TIMESTAMP: parseTime("TIMESTAMPTZ"),
+  PARSE_DATE: parseTime("DATE"),
+  UNIX_DATE: (call) => {
+    argCount(call, 1);
+    return `(CAST(${argSql(call, 0)} AS DATE) - DATE '1970-01-01')`;
+  },
+  DATE_FROM_UNIX_DATE: (call) => {
+    argCount(call, 1);
+    return `CAST(DATE '1970-01-01' + to_days(CAST(${argSql(call, 0)} AS BIGINT)) AS DATE)`;
+  },
+  LAST_DAY: (call) => {
+    argCount(call, 1);
+    return `last_day(${argSql(call, 0)})`;
+  },
   EXTRACT: extract,
   DATE: date,
   TIMESTAMP: timestamp,

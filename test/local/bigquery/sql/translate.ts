@@ -24,7 +24,7 @@ const RESERVED = new Set(
   ).split(" "),
 );
 // Reserved keywords that are also called like functions.
-const KEYWORD_FUNCTIONS = new Set(["IF", "CAST", "EXTRACT"]);
+const KEYWORD_FUNCTIONS = new Set(["IF", "CAST", "EXTRACT", "LEFT", "RIGHT"]);
 // Words DuckDB reserves but GoogleSQL does not: quoted when used as names.
 const DUCKDB_ONLY_RESERVED = new Set(
   (
