@@ -81,6 +81,15 @@ describe("buckets", () => {
     expect(buckets.map((b) => b.name)).toContain("bqx-test");
   });
 
+  it("deletes only an empty bucket", async () => {
+    const [scratch] = await storage.createBucket("bqx-scratch");
+    await scratch.file("x").save("x", { resumable: false });
+    expect(await statusOf(scratch.delete())).toBe(409);
+    await scratch.file("x").delete();
+    await scratch.delete();
+    expect((await scratch.exists())[0]).toBe(false);
+  });
+
   it("answers 409 for an existing bucket, 400 for a bad name, 404 for a missing one", async () => {
     expect(await statusOf(storage.createBucket("bqx-test"))).toBe(409);
     expect(await statusOf(storage.createBucket("Bad_Name!"))).toBe(400);
