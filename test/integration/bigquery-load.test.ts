@@ -277,6 +277,28 @@ describe("load jobs from the local GCS", () => {
     expect(await rowCount("strict")).toBe(2);
   });
 
+  it("runs a load in its dataset's location, and fails it elsewhere", async () => {
+    await bq.createDataset("eu_exports", { location: "europe-west1" });
+    const uri = await put("loc.ndjson.gz", ndjson([{ a: "x" }]));
+    const configuration = {
+      load: {
+        sourceUris: [uri],
+        sourceFormat: "NEWLINE_DELIMITED_JSON",
+        schema: { fields: [{ name: "a", type: "STRING" }] },
+        destinationTable: { projectId: PROJECT, datasetId: "eu_exports", tableId: "t" },
+      },
+    };
+    const [wrong] = await bq.createJob({ configuration, location: "US" });
+    const err = await loadFailure(wrong);
+    expect(err.message).toContain(`Not found: Dataset ${PROJECT}:eu_exports was not found in location US`);
+    const [right] = await bq.createJob({ configuration, location: "europe-west1" });
+    await right.promise();
+    const [meta] = await right.getMetadata();
+    expect(meta.jobReference.location).toBe("europe-west1");
+    const unlocated = await fetch(`${server.baseUrl}/projects/${PROJECT}/jobs/${right.id ?? ""}`);
+    expect(unlocated.status).toBe(404);
+  });
+
   it("fails a URI that matches no object with notFound", async () => {
     const err = await loadFailure(await load("events", [`gs://${BUCKET}/nothing/here-*`]));
     expect(err.errors?.[0]?.reason).toBe("notFound");

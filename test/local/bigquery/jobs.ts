@@ -164,8 +164,9 @@ export class JobManager {
     const job = this.jobs.get(`${projectId}:${jobId}`);
     const name = `${projectId}:${location ?? "US"}.${jobId}`;
     if (job?.userEmail !== principal.email) this.deps.access.requireProject(principal, permission, projectId);
-    if (!job || (location !== undefined && location.toLowerCase() !== job.location.toLowerCase()))
-      throw notFound(`Job ${name}`);
+    // Without a location, BigQuery finds jobs in the US and EU multi-regions only.
+    const asked = (location ?? (job && /^(us|eu)$/i.test(job.location) ? job.location : "US")).toLowerCase();
+    if (!job || asked !== job.location.toLowerCase()) throw notFound(`Job ${name}`);
     return job;
   }
 
@@ -232,6 +233,10 @@ export class JobManager {
     const config = job.configuration["load"] as LoadConfiguration;
     const dest = destinationOf(config);
     access.requireTable(principal, PERMISSIONS.tablesUpdateData, dest);
+    const dataset = this.deps.catalog.getDataset(dest.projectId, dest.datasetId);
+    if (dataset && dataset.location.toLowerCase() !== job.location.toLowerCase()) {
+      throw notFound(`Dataset ${dest.projectId}:${dest.datasetId} was not found in location ${job.location}`);
+    }
     if (willCreateTable(catalog, config))
       access.requireDataset(principal, PERMISSIONS.tablesCreate, dest.projectId, dest.datasetId);
     const result = await runLoad({ catalog, source: this.deps.source }, config);
