@@ -216,7 +216,7 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     const zipped = clientWith({ compression: { request: true, response: true } });
     try {
       await zipped.command({ query: "CREATE TABLE kv (k String, v Int64) ENGINE = MergeTree ORDER BY k" });
-      await zipped.insert({
+      const inserted = await zipped.insert({
         table: "kv",
         values: [
           { k: "a", v: 1 },
@@ -224,6 +224,7 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
         ],
         format: "JSONEachRow",
       });
+      expect(inserted.summary?.written_rows).toBe("2");
       const result = await zipped.query({ query: "SELECT k, v FROM kv ORDER BY k", format: "JSONEachRow" });
       expect(result.response_headers["content-encoding"]).toBe("gzip");
       const got = await result.json<{ k: string; v: number | string }>();
@@ -234,6 +235,52 @@ describe("ClickHouse HTTP endpoint (chdb)", () => {
     } finally {
       await zipped.close();
     }
+  });
+
+  it("inserts in every way the client and curl send data", async () => {
+    await client.command({
+      query:
+        "CREATE TABLE ins (id UInt32, name String, note Nullable(String)) ENGINE = MergeTree ORDER BY id",
+    });
+    // Column subset, CSV, TSV through client.insert.
+    await client.insert({
+      table: "ins",
+      values: [{ id: 1, name: 'ünï "q" \\' }],
+      columns: ["id", "name"],
+      format: "JSONEachRow",
+    });
+    await client.insert({ table: "posthog.ins", values: [[2, "csv", null]], format: "JSONCompactEachRow" });
+    // Statement and data in one body, as `curl --data-binary` sends them.
+    const auth = { "X-ClickHouse-User": USER, "X-ClickHouse-Key": PASSWORD };
+    const body = "INSERT INTO posthog.ins FORMAT TabSeparated\n3\ttsv\t\\N\n4\ttsv\tx\n";
+    const viaBody = await fetch(`${server.url}/`, { method: "POST", headers: auth, body });
+    expect(viaBody.status).toBe(200);
+    expect(JSON.parse(viaBody.headers.get("x-clickhouse-summary") ?? "{}")).toMatchObject({
+      written_rows: "2",
+    });
+    // A quoted table name takes the plain SQL path.
+    const quoted = await client.insert({
+      table: "`ins`",
+      values: [{ id: 5, name: "quoted", note: "n" }],
+      format: "JSONEachRow",
+    });
+    expect(quoted.summary).toBeDefined();
+    const got = await rows<{ id: number; name: string; note: string | null }>(
+      client,
+      "SELECT * FROM ins ORDER BY id",
+    );
+    expect(got).toEqual([
+      { id: 1, name: 'ünï "q" \\', note: null },
+      { id: 2, name: "csv", note: null },
+      { id: 3, name: "tsv", note: null },
+      { id: 4, name: "tsv", note: "x" },
+      { id: 5, name: "quoted", note: "n" },
+    ]);
+    // Errors in the data come back as ClickHouse errors.
+    const err = await failure(
+      client.insert({ table: "ins", values: [{ id: "not a number" }], format: "JSONEachRow" }),
+    );
+    expect(err.type).toMatch(/PARSE|INCORRECT_DATA|TYPE_MISMATCH/);
   });
 
   it("applies settings sent by the client", async () => {

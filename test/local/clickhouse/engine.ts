@@ -13,6 +13,7 @@
 // worker while the engine computes, and the pool has 4, shared with zlib and fs.
 import { Session, drainPending, type ChdbQueryStream, type StreamChunk } from "chdb";
 import { fromEngineError } from "./errors.js";
+import type { RawInsert } from "./insert.js";
 import { sqlIdentifier, sqlString } from "./request.js";
 
 export interface EngineQuery {
@@ -23,6 +24,8 @@ export interface EngineQuery {
   settings: ReadonlyArray<readonly [string, string]>;
   params: ReadonlyArray<readonly [string, string]>;
   readonly: boolean;
+  /** When set, `sql` is its statement and the data goes to chdb's raw insert. */
+  insert?: RawInsert | undefined;
 }
 
 /** A running query's output, pulled one chunk at a time; always close() it. */
@@ -30,8 +33,17 @@ export interface EngineCursor {
   /** The next chunk of formatted output, or undefined at the end. Throws ClickHouseServerError. */
   next(): Promise<Uint8Array | undefined>;
   /** Rows and bytes produced so far, and what the engine reports as read (buffered statements only). */
-  readonly stats: { resultRows: number; resultBytes: number; readRows: number; readBytes: number };
+  readonly stats: CursorStats;
   close(): void;
+}
+
+export interface CursorStats {
+  resultRows: number;
+  resultBytes: number;
+  readRows: number;
+  readBytes: number;
+  writtenRows: number;
+  writtenBytes: number;
 }
 
 const NOT_STREAMABLE = "Streaming query is not supported";
@@ -143,7 +155,26 @@ export class ChdbEngine {
       ];
       if (assignments.length > 0) await session.queryAsync(`SET ${assignments.join(", ")}`);
 
-      const stats = { resultRows: 0, resultBytes: 0, readRows: 0, readBytes: 0 };
+      const stats: CursorStats = {
+        resultRows: 0,
+        resultBytes: 0,
+        readRows: 0,
+        readBytes: 0,
+        writtenRows: 0,
+        writtenBytes: 0,
+      };
+      if (query.insert) {
+        const { table, columns, format, data } = query.insert;
+        const written = await session.insert({
+          table,
+          format,
+          values: data,
+          ...(columns ? { columns } : {}),
+        });
+        stats.writtenRows = written.rowsWritten;
+        stats.writtenBytes = written.bytesWritten;
+        return { stats, next: () => Promise.resolve(undefined), close: release };
+      }
       try {
         stream = session.queryStream(query.sql, { format: query.format });
       } catch (err) {

@@ -8,6 +8,7 @@ import type { IncomingMessage } from "node:http";
 import { brotliDecompressSync, gunzipSync, inflateSync } from "node:zlib";
 import { readBody } from "../common/net.js";
 import { CH_ERROR, ClickHouseServerError } from "./errors.js";
+import { splitInsert, type RawInsert } from "./insert.js";
 
 /** URL parameters the handler consumes itself (ClickHouse's reserved_param_names + database/default_format). */
 const RESERVED = new Set([
@@ -37,7 +38,10 @@ const SETTING_RE = /^[A-Za-z_][A-Za-z0-9_.]*$/;
 export type ResponseEncoding = "gzip" | "deflate" | "br";
 
 export interface HttpQuery {
+  /** The statement (for an insert with data: without the data). */
   sql: string;
+  /** INSERT ... FORMAT <text format> with its data, run as a raw insert. */
+  insert: RawInsert | undefined;
   queryId: string;
   database: string | undefined;
   defaultFormat: string | undefined;
@@ -138,12 +142,10 @@ export async function readHttpQuery(
   const body = decodeBody(raw, req.headers["content-encoding"]);
 
   const fields = new Map<string, string>();
-  let sqlFromBody = "";
   const contentType = req.headers["content-type"] ?? "";
-  if (contentType.toLowerCase().startsWith("multipart/form-data")) {
+  const multipart = contentType.toLowerCase().startsWith("multipart/form-data");
+  if (multipart) {
     for (const [k, v] of parseMultipart(body, contentType)) fields.set(k, v);
-  } else {
-    sqlFromBody = body.toString("utf8");
   }
 
   const settings: Array<[string, string]> = [];
@@ -163,8 +165,12 @@ export async function readHttpQuery(
 
   // ClickHouse joins the URL query and the body with a newline (the body may be INSERT data).
   const queryPart = fields.get("query") ?? search.get("query") ?? "";
+  const insert = multipart ? undefined : splitInsert(queryPart, body);
+  // Insert data stays bytes; only other bodies become query text.
+  const bodyText = multipart || insert ? "" : body.toString("utf8");
   const sql =
-    queryPart !== "" && sqlFromBody !== "" ? `${queryPart}\n${sqlFromBody}` : queryPart + sqlFromBody;
+    insert?.head ??
+    (queryPart !== "" && bodyText !== "" ? `${queryPart}\n${bodyText}` : queryPart + bodyText);
   if (sql.trim() === "") throw bad("Empty query", CH_ERROR.SYNTAX_ERROR);
 
   const enableCompression = settings.some(
@@ -176,6 +182,7 @@ export async function readHttpQuery(
   };
   return {
     sql,
+    insert,
     queryId: search.get("query_id") || randomUUID(),
     database: header("x-clickhouse-database") || search.get("database") || undefined,
     defaultFormat: header("x-clickhouse-format") || search.get("default_format") || undefined,

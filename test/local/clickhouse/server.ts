@@ -8,7 +8,7 @@
 // spooled to a file before the first byte is sent).
 // What it refuses with NOT_IMPLEMENTED: sessions (session_id), native
 // compression (compress/decompress=1), external data tables. Not sent: progress
-// headers; written_rows in X-ClickHouse-Summary stays 0.
+// headers; written_rows is only counted for INSERT ... FORMAT <text format> + data.
 //
 // chdb is in-process and binds one data directory per process: one server per
 // process at a time (stop() releases the directory).
@@ -90,12 +90,19 @@ interface Summary {
 }
 
 function summary(cursor: EngineCursor | undefined, startedNs: bigint): Summary {
-  const s = cursor?.stats ?? { readRows: 0, readBytes: 0, resultRows: 0, resultBytes: 0 };
+  const s = cursor?.stats ?? {
+    readRows: 0,
+    readBytes: 0,
+    resultRows: 0,
+    resultBytes: 0,
+    writtenRows: 0,
+    writtenBytes: 0,
+  };
   return {
     read_rows: String(s.readRows),
     read_bytes: String(s.readBytes),
-    written_rows: "0",
-    written_bytes: "0",
+    written_rows: String(s.writtenRows),
+    written_bytes: String(s.writtenBytes),
     total_rows_to_read: String(s.readRows),
     result_rows: String(s.resultRows),
     result_bytes: String(s.resultBytes),
@@ -268,6 +275,7 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
         settings: query.settings,
         params: query.params,
         readonly: query.readonly,
+        insert: query.insert,
       });
       const openCursor = cursor;
       res.once("close", () => openCursor.close());
