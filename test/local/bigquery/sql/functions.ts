@@ -4,7 +4,7 @@
 import { BigQueryEngineError } from "../contracts.js";
 import { duckString, isOp, isWord, type Token } from "./tokens.js";
 import { duckType } from "./types.js";
-import { CANONICAL_JSON } from "./udfs.js";
+import { CANONICAL_JSON, INTEGER_DIVIDE, MODULO } from "./udfs.js";
 
 /** One call site: `NAME(inside)`, with the translator for its argument ranges. */
 export interface CallSite {
@@ -15,6 +15,8 @@ export interface CallSite {
   /** Top-level comma-separated argument ranges. */
   args: [number, number][];
   sql(range: [number, number]): string;
+  /** Set when called as SAFE.NAME; a function that returns NULL instead of failing by itself sets `handled`. */
+  safe?: { handled: boolean };
 }
 
 type FunctionTranslator = (call: CallSite) => string;
@@ -512,13 +514,20 @@ const FUNCTIONS: Record<string, FunctionTranslator> = {
   IS_INF: same("isinf"),
   POW: same("pow"),
   POWER: same("pow"),
+  // Both fail on a zero divisor, as in BigQuery (DuckDB returns NULL).
   MOD: (call) => {
     argCount(call, 2);
-    return `(${argSql(call, 0)} % ${argSql(call, 1)})`;
+    if (call.safe) call.safe.handled = true;
+    return call.safe
+      ? `(${argSql(call, 0)} % ${argSql(call, 1)})`
+      : `${MODULO}(${argSql(call, 0)}, ${argSql(call, 1)})`;
   },
   DIV: (call) => {
     argCount(call, 2);
-    return `(${argSql(call, 0)} // ${argSql(call, 1)})`;
+    if (call.safe) call.safe.handled = true;
+    return call.safe
+      ? `(${argSql(call, 0)} // ${argSql(call, 1)})`
+      : `${INTEGER_DIVIDE}(${argSql(call, 0)}, ${argSql(call, 1)})`;
   },
   SAFE_DIVIDE: (call) => {
     argCount(call, 2);

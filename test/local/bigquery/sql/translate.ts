@@ -50,6 +50,35 @@ const CLAUSE_END = new Set([
   "SET",
 ]);
 const ORDER_END = new Set(["LIMIT", "OFFSET", "ROWS", "RANGE", "UNION", "EXCEPT", "INTERSECT", "QUALIFY"]);
+// Scalar functions that may take the SAFE. prefix here (DuckDB's try() turns their errors into NULL).
+const SAFE_FUNCTIONS = new Set([
+  "PARSE_JSON",
+  "CAST",
+  "SUBSTR",
+  "TIMESTAMP",
+  "DATE",
+  "PARSE_TIMESTAMP",
+  "PARSE_DATE",
+  "JSON_VALUE",
+  "JSON_QUERY",
+  "LOG",
+  "LN",
+  "SQRT",
+  "POW",
+  "POWER",
+  "DIV",
+  "MOD",
+  "TIMESTAMP_ADD",
+  "TIMESTAMP_SUB",
+  "DATE_ADD",
+  "DATE_SUB",
+  "REGEXP_CONTAINS",
+  "REGEXP_EXTRACT",
+  "REGEXP_REPLACE",
+  "TIMESTAMP_MICROS",
+  "TIMESTAMP_MILLIS",
+  "TIMESTAMP_SECONDS",
+]);
 const TYPED_LITERALS = new Set(["TIMESTAMP", "DATE", "DATETIME", "TIME", "JSON", "NUMERIC", "BIGNUMERIC"]);
 
 export interface TranslateContext extends ResolveContext {
@@ -260,6 +289,25 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
         break;
     }
     const word = t.value.toUpperCase();
+    // SAFE.F(...): NULL instead of an error.
+    if (word === "SAFE" && isOp(next, ".") && tokens[k + 2]?.kind === "ident" && isOp(tokens[k + 3], "(")) {
+      const name = (tokens[k + 2] as Token).value.toUpperCase();
+      if (!SAFE_FUNCTIONS.has(name)) throw unsupported(`the function SAFE.${name}`);
+      const close = matchingParen(tokens, k + 3);
+      const inside: [number, number] = [k + 4, close];
+      const safe = { handled: false };
+      const call = translateCall({
+        name,
+        tokens,
+        inside,
+        args: splitTopLevel(tokens, inside[0], inside[1]),
+        sql: ([s, e]) => translateRange(tokens, s, e, ctx),
+        safe,
+      });
+      out.push(safe.handled ? call : `try(${call})`);
+      k = close;
+      continue;
+    }
     // Function calls: NAME( ... ), but not after a dot (SAFE.X, NET.X, udf paths).
     if (isOp(next, "(") && (!RESERVED.has(word) || KEYWORD_FUNCTIONS.has(word))) {
       if (isOp(prev, ".")) throw unsupported(`the function ${prev ? tokens[k - 2]?.text : ""}.${t.text}`);

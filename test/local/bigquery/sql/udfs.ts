@@ -7,11 +7,19 @@ import { canonicalJson } from "./cells.js";
 
 export const CANONICAL_JSON = "bq_canonical_json";
 export const DIVIDE = "bq_divide";
+export const INTEGER_DIVIDE = "bq_div";
+export const MODULO = "bq_mod";
 
 export async function registerUdfs(connection: DuckDBConnection): Promise<void> {
   // Division that fails on zero, with BigQuery's message (a temporary macro: per connection).
   await connection.run(
     `CREATE OR REPLACE TEMP MACRO ${DIVIDE}(a, b) AS CASE WHEN b = 0 THEN error('division by zero: ' || CAST(a AS VARCHAR) || ' / ' || CAST(b AS VARCHAR)) ELSE a / b END`,
+  );
+  await connection.run(
+    `CREATE OR REPLACE TEMP MACRO ${INTEGER_DIVIDE}(a, b) AS CASE WHEN b = 0 THEN error('division by zero: ' || CAST(a AS VARCHAR) || ' / ' || CAST(b AS VARCHAR)) ELSE a // b END`,
+  );
+  await connection.run(
+    `CREATE OR REPLACE TEMP MACRO ${MODULO}(a, b) AS CASE WHEN b = 0 THEN error('division by zero: ' || CAST(a AS VARCHAR) || ' / ' || CAST(b AS VARCHAR)) ELSE a % b END`,
   );
   try {
     connection.registerScalarFunction(
