@@ -299,6 +299,29 @@ describe("load jobs from the local GCS", () => {
     expect(unlocated.status).toBe(404);
   });
 
+  it("lets concurrent loads create the same missing table, appending both", async () => {
+    const schema = { fields: [{ name: "a", type: "STRING" }] };
+    const one = await put("conc/one.ndjson.gz", ndjson([{ a: "1" }, { a: "2" }]));
+    const two = await put("conc/two.ndjson.gz", ndjson([{ a: "3" }]));
+    const jobs = await Promise.all([
+      load("concurrent", [one], { schema }),
+      load("concurrent", [two], { schema }),
+    ]);
+    await Promise.all(jobs.map((j) => j.promise()));
+    expect(await rowCount("concurrent")).toBe(3);
+  });
+
+  it("refuses to mix compressed and uncompressed files in one load", async () => {
+    const zipped = await put("mix/a.ndjson.gz", ndjson([{ a: "1" }]));
+    const plain = await put("mix/b.ndjson", ndjson([{ a: "2" }]), false);
+    const err = await loadFailure(
+      await load("mixed", [zipped, plain], { schema: { fields: [{ name: "a", type: "STRING" }] } }),
+    );
+    expect(err.errors?.[0]?.reason).toBe("invalid");
+    const [exists] = await bq.dataset(DATASET).table("mixed").exists();
+    expect(exists).toBe(false);
+  });
+
   it("fails a URI that matches no object with notFound", async () => {
     const err = await loadFailure(await load("events", [`gs://${BUCKET}/nothing/here-*`]));
     expect(err.errors?.[0]?.reason).toBe("notFound");

@@ -233,13 +233,17 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
         outputBytes: "0",
       });
     }
-    await commit(catalog, conn, ref, stagingName, fields, {
-      existing,
-      added,
-      replaceSchema,
-      writeDisposition,
-      config,
-    });
+    // The whole commit holds the write lock (re-entrant), so a concurrent load
+    // cannot create the same table between our check and our create.
+    await catalog.writeLock.run(() =>
+      commit(catalog, conn, ref, stagingName, fields, {
+        existing,
+        added,
+        replaceSchema,
+        writeDisposition,
+        config,
+      }),
+    );
     return { statistics: stats, errors: read.rowErrors };
   } finally {
     await conn.run(`DROP TABLE IF EXISTS ${stagingName}`).catch(() => undefined);
@@ -375,7 +379,13 @@ async function commit(
   },
 ): Promise<void> {
   const { existing, config } = plan;
-  if (!existing) {
+  // Another job may have created the table while this one read its files.
+  const createdMeanwhile = !existing ? catalog.getTable(ref) : undefined;
+  if (createdMeanwhile) {
+    const change = schemaChange(ref, createdMeanwhile.fields, fields, { allowAdd: false, allowRelax: false });
+    if (change.length > 0)
+      throw new ApiError("invalid", `Provided Schema does not match Table ${tableName(ref)}.`);
+  } else if (!existing) {
     await catalog.createTable({
       ref,
       fields,
