@@ -1,5 +1,12 @@
 // The local BigQuery REST server (v2 subset) that @google-cloud/bigquery uses
 // unchanged, via apiEndpoint or BIGQUERY_EMULATOR_HOST=<url>/bigquery/v2.
+//
+// Client setup that works with no Google credentials on the machine:
+//   new BigQuery({ projectId, apiEndpoint: server.url, authClient })
+// where authClient is a google-auth-library JWT built from the key file with
+// scopes [".../auth/bigquery"] and `useJWTAccessWithScope = true` (see
+// client-auth.ts; the same client works against Google), or any client that
+// sends a token the local IAM issued. Without an IAM every call is allowed.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Iam } from "../iam/iam.js";
 import { PERMISSIONS } from "../iam/roles.js";

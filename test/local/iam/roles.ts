@@ -90,3 +90,10 @@ export function withoutPermission(role: Role, permission: string): Role {
     permissions: role.permissions.filter((p) => p !== permission),
   };
 }
+
+/** roles/secretmanager.secretAccessor, for the local Secret Manager (reading the destination key). */
+export const SECRET_MANAGER_ACCESSOR: Role = {
+  name: "roles/secretmanager.secretAccessor",
+  title: "Secret Manager Secret Accessor",
+  permissions: ["secretmanager.versions.access"],
+};
