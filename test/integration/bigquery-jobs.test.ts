@@ -25,7 +25,7 @@ describe("job lifecycle and results", () => {
     server = await startBigQueryServer({
       dataDir: dir,
       gcs: { url: "http://127.0.0.1:9" },
-      jobStateDelayMs: 150,
+      jobStateDelayMs: 400,
     });
     bq = new BigQuery({ projectId: PROJECT, apiEndpoint: server.url, authClient: staticTokenAuth() });
   }
