@@ -170,6 +170,10 @@ const EXPRESSIONS = [
   "JSON_TYPE(JSON '\"s\"')",
   "JSON_TYPE(JSON 'null')",
   "JSON_TYPE(JSON '{}')",
+  "JSON '{\"$browser\": \"Chrome\"}'['$browser']",
+  "JSON '{\"a\": [1, {\"b\": 2}]}'['a'][1]['b']",
+  "JSON_VALUE(JSON '{\"a\": [1, {\"b\": \"x\"}]}'['a'][1], '$.b')",
+  "JSON '[1, 2]'[5]",
   'PARSE_JSON(\'{"z": 1, "y": [true]}\')',
   "PARSE_JSON('{x')",
   "SAFE.PARSE_JSON('{x')",
@@ -390,6 +394,26 @@ const QUERIES: { sql: string; ordered: boolean }[] = [
   },
   { sql: "SELECT MAX(team_id) / MIN(team_id) AS ratio, 5 / 2 AS half FROM events", ordered: true },
   { sql: "SELECT DISTINCT event FROM events ORDER BY event DESC", ordered: true },
+  {
+    sql: "SELECT e.uuid, p.person_id, p.distinct_id FROM (SELECT * FROM events WHERE team_id = 2) AS e RIGHT JOIN persons AS p ON e.distinct_id = p.distinct_id WHERE p.team_id = 2",
+    ordered: false,
+  },
+  {
+    sql: "SELECT e.distinct_id AS a, p.distinct_id AS b FROM (SELECT DISTINCT distinct_id FROM events) AS e FULL OUTER JOIN (SELECT DISTINCT distinct_id FROM persons) AS p USING (distinct_id)",
+    ordered: false,
+  },
+  {
+    sql: "SELECT t.team_id, d.event FROM (SELECT DISTINCT team_id FROM persons) AS t CROSS JOIN (SELECT DISTINCT event FROM events) AS d, (SELECT 1 AS one) AS o",
+    ordered: false,
+  },
+  {
+    sql: "SELECT * EXCEPT (person_version) REPLACE (UPPER(person_id) AS person_id) FROM persons WHERE person_version > 1",
+    ordered: false,
+  },
+  {
+    sql: "SELECT uuid, properties['plan'] AS plan, JSON_VALUE(properties['o'], '$.a') AS a, 1 + SAFE_CAST(JSON_VALUE(properties['n']) AS FLOAT64) * 2 AS n FROM events ORDER BY uuid",
+    ordered: true,
+  },
   {
     sql: "SELECT team_id, ROUND(STDDEV(person_version), 6) AS sd, ROUND(VAR_POP(person_version), 6) AS vp, COUNT(DISTINCT person_id) AS people FROM persons GROUP BY team_id ORDER BY team_id",
     ordered: true,

@@ -18,7 +18,9 @@ import {
   type StatementResult,
   type TableRef,
 } from "../local/bigquery/contracts.js";
+import { readFileSync } from "node:fs";
 import { createQueryEngine } from "../local/bigquery/sql/engine.js";
+import { SUPPORTED_FUNCTIONS } from "../local/bigquery/sql/functions.js";
 import { MemoryCatalog } from "../local/bigquery/sql/memory-catalog.js";
 
 const PROJECT = "test-project";
@@ -507,6 +509,18 @@ describe("GoogleSQL expressions as BigQuery evaluates them", () => {
       ["pageview", "d1", "3", "1"],
       ["pageview", "d2", "3", "1"],
     ]);
+  });
+});
+
+describe("SUPPORTED.md", () => {
+  it("lists exactly the functions the translation supports", () => {
+    const doc = readFileSync(new URL("../local/bigquery/sql/SUPPORTED.md", import.meta.url), "utf8");
+    const section = /## Functions\n\n([\s\S]*?)\n\n/.exec(doc)?.[1] ?? "";
+    const listed = section
+      .replace(/\.$/, "")
+      .split(/,\s*/)
+      .map((s) => s.trim());
+    expect(listed).toEqual([...SUPPORTED_FUNCTIONS]);
   });
 });
 

@@ -140,6 +140,18 @@ class Out {
     this.glueNext = this.pieces.length === 0;
     return join(taken);
   }
+  hasOperand(): boolean {
+    const last = this.pieces[this.pieces.length - 1];
+    return last !== undefined && !last.boundary;
+  }
+  /** Removes the primary expression ending the output (a name path like a.b, a call, a parenthesis). */
+  takePrimary(): string {
+    let k = this.pieces.length - 1;
+    while (k > 0 && (this.pieces[k] as Piece).glued) k--;
+    const taken = this.pieces.splice(k);
+    this.glueNext = this.pieces.length === 0;
+    return join(taken);
+  }
   toString(): string {
     return join(this.pieces);
   }
@@ -269,7 +281,21 @@ export function translateRange(tokens: Token[], start: number, end: number, ctx:
           out.push(`(${translateRange(tokens, k + 1, close, ctx)})`);
           k = close;
         } else if (isOp(t, "[")) {
-          throw unsupported("array subscripts and array literals");
+          // Only JSON values can be subscripted here (no ARRAY values exist): json['key'], json[0].
+          const close = matchingParen(tokens, k);
+          const key = tokens[k + 1];
+          if (
+            close !== k + 2 ||
+            !key ||
+            (key.kind !== "string" && key.kind !== "number") ||
+            !out.hasOperand()
+          ) {
+            throw unsupported("array subscripts, array literals and non-literal JSON subscripts");
+          }
+          const path =
+            key.kind === "string" ? `$."${key.value.replace(/(["\\])/g, "\\$1")}"` : `$[${key.text}]`;
+          out.push(`json_extract(${out.takePrimary()}, ${duckString(path)})`);
+          k = close;
         } else if (isOp(t, ".")) {
           out.push(".", { glueBefore: true, glueAfter: true });
         } else if (isOp(t, ";") && k === end - 1) {
