@@ -31,8 +31,9 @@ import { registerUdfs } from "./udfs.js";
 import { collectCteNames, translateRange, type TranslateContext } from "./translate.js";
 
 export async function createQueryEngine(deps: QueryEngineDeps): Promise<QueryEngine> {
-  // BigQuery computes TIMESTAMP functions in UTC unless told otherwise.
-  await deps.connection.run("SET TimeZone = 'UTC'");
+  // BigQuery computes TIMESTAMP functions in UTC unless told otherwise. The
+  // setting needs DuckDB's icu extension; without it DuckDB works in UTC anyway.
+  await deps.connection.run("SET TimeZone = 'UTC'").catch(() => undefined);
   await registerUdfs(deps.connection);
   const analyzer = await GoogleSqlAnalyzer.start();
   return {
