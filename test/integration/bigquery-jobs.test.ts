@@ -102,6 +102,11 @@ describe("job lifecycle and results", () => {
     expect(all.map((r) => (r as { n: number }).n)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it("pages jobs.query results with maxResults, the client fetching the rest", async () => {
+    const [rows] = await bq.query({ query: `SELECT n FROM ${DATASET}.t ORDER BY n`, maxResults: 2 });
+    expect(rows.map((r) => (r as { n: number }).n)).toEqual([1, 2, 3, 4, 5]);
+  });
+
   it("answers tabledata.list TIMESTAMPs as the requested format", async () => {
     const url = `${server.baseUrl}/projects/${PROJECT}/datasets/${DATASET}/tables/t/data`;
     type Data = { totalRows: string; rows: Array<{ f: Array<{ v: string | null }> }> };

@@ -583,7 +583,7 @@ class RestApi {
   private async query(c: Ctx): Promise<void> {
     const { projectId } = c.params as { projectId: string };
     const body = await c.body();
-    const { timeoutMs, location, requestId, labels, dryRun, maxResults: _m, formatOptions, ...query } = body;
+    const { timeoutMs, location, requestId, labels, dryRun, maxResults, formatOptions, ...query } = body;
     void requestId;
     const job = this.jobs.insert(
       projectId,
@@ -598,7 +598,8 @@ class RestApi {
       c.principal,
     );
     const fmt = (formatOptions ?? {}) as FormatOptions;
-    await this.queryResponse(c, job, Number(timeoutMs ?? 10000), fmt, "bigquery#queryResponse");
+    const pageSize = typeof maxResults === "number" ? maxResults : undefined;
+    await this.queryResponse(c, job, Number(timeoutMs ?? 10000), fmt, "bigquery#queryResponse", pageSize);
   }
 
   private async getQueryResults(c: Ctx): Promise<void> {
@@ -620,6 +621,7 @@ class RestApi {
     timeoutMs: number,
     fmt: FormatOptions,
     kind: string,
+    pageSize?: number,
   ): Promise<void> {
     const done = await this.jobs.waitDone(job, Math.min(Math.max(timeoutMs, 0), 60_000));
     const jobReference = { projectId: job.projectId, jobId: job.jobId, location: job.location };
@@ -644,7 +646,7 @@ class RestApi {
       response["numDmlAffectedRows"] = job.queryStatistics.numDmlAffectedRows;
     if (job.result) {
       const start = Number(c.query.get("pageToken") ?? c.query.get("startIndex") ?? "0");
-      const max = Number(c.query.get("maxResults") ?? "100000");
+      const max = pageSize ?? Number(c.query.get("maxResults") ?? "100000");
       const page = job.result.rows.slice(start, start + max);
       response["schema"] = { fields: restFields(job.result.schema) };
       response["totalRows"] = String(job.result.rows.length);
