@@ -125,10 +125,13 @@ export class Iam {
     this.accountKeys.set(email, [...(this.accountKeys.get(email) ?? []), key]);
   }
 
-  /** An access token for a principal, without a key (for test setup). */
-  issueAccessToken(email: string): string {
+  /**
+   * An access token for a principal, without a key (for test and stack setup).
+   * Tokens last an hour as Google's do; long-running stacks can ask for more.
+   */
+  issueAccessToken(email: string, ttlSeconds = ACCESS_TOKEN_TTL_S): string {
     const token = `ya29.local-${randomUUID()}`;
-    this.tokens.set(token, { email, expiresAt: Date.now() + ACCESS_TOKEN_TTL_S * 1000 });
+    this.tokens.set(token, { email, expiresAt: Date.now() + ttlSeconds * 1000 });
     return token;
   }
 
