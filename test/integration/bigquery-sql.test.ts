@@ -235,6 +235,32 @@ describe("events", () => {
     ]);
   });
 
+  it("binds FLOAT64, BOOL, DATE, JSON and NULL parameters; rejects a malformed value", async () => {
+    const p = (name: string, type: string, value: string | null): QueryParameter => ({
+      name,
+      parameterType: { type },
+      parameterValue: { value },
+    });
+    const rows = await select(
+      "SELECT @f * 2 AS f, NOT @b AS b, DATE_ADD(@d, INTERVAL 1 DAY) AS d, JSON_VALUE(@j, '$.x') AS j, @n IS NULL AS n, @t AS t",
+      {
+        params: [
+          p("f", "FLOAT64", "1.25"),
+          p("b", "BOOL", "true"),
+          p("d", "DATE", "2026-02-28"),
+          p("j", "JSON", '{"x": "y"}'),
+          p("n", "STRING", null),
+          p("t", "TIMESTAMP", "2026-11-25T10:00:00.5Z"),
+        ],
+      },
+    );
+    expect(rows).toEqual([
+      [2.5, false, "2026-03-01", "y", true, String(Date.UTC(2026, 10, 25, 10) * 1000 + 500_000)],
+    ]);
+    const bad = await rejection("SELECT @i + 1", { params: [p("i", "INT64", "1.5")] });
+    expect(bad.reason).toBe("invalidQuery");
+  });
+
   it("computes TIMESTAMP functions in UTC with microseconds", async () => {
     const rows = await select(`
       SELECT TIMESTAMP_TRUNC(timestamp, HOUR) AS hour, TIMESTAMP_SUB(timestamp, INTERVAL 2 HOUR) AS earlier,
