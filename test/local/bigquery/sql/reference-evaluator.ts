@@ -9,7 +9,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { freePort } from "../../common/net.js";
 import type { Cell } from "../contracts.js";
 import type { SqlType } from "../../zetasql/analyzer.js";
-import { canonicalJson } from "./cells.js";
+import { canonicalJson } from "./json-text.js";
 
 const require = createRequire(import.meta.url);
 const LIB = path.join(path.dirname(require.resolve("@fivetrandevelopers/zetasql")), "zetasql");

@@ -3,7 +3,7 @@
 // paths, literals, parameters, functions (functions.ts), ORDER BY null order,
 // SELECT * EXCEPT. Whatever it does not know is refused by name.
 import { BigQueryEngineError, duckdbQuote, duckdbTableName, type TableRef } from "../contracts.js";
-import { canonicalJson } from "./cells.js";
+import { canonicalJson } from "./json-text.js";
 import { DIVIDE } from "./udfs.js";
 import { NILADIC, translateCall, unsupported } from "./functions.js";
 import { readPath, resolveTable, type ResolveContext } from "./tables.js";

@@ -3,7 +3,7 @@
 // normalized), as BigQuery stores and prints JSON.
 import type { DuckDBVarCharVector } from "@duckdb/node-api";
 import { DuckDBScalarFunction, VARCHAR, type DuckDBConnection } from "@duckdb/node-api";
-import { canonicalJson } from "./cells.js";
+import { canonicalJson } from "./json-text.js";
 
 export const CANONICAL_JSON = "bq_canonical_json";
 export const DIVIDE = "bq_divide";
