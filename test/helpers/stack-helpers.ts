@@ -10,7 +10,10 @@ import type { LocalStack } from "../local/stack.js";
 export async function insertRows(stack: LocalStack, table: string, rows: readonly object[]): Promise<void> {
   if (rows.length === 0) return;
   const body = rows.map((r) => JSON.stringify(r)).join("\n");
-  await stack.clickhouse.exec(`INSERT INTO posthog.${table} FORMAT JSONEachRow\n${body}`);
+  // Keep bad escape sequences (lone surrogates) as the source holds them.
+  await stack.clickhouse.exec(
+    `INSERT INTO posthog.${table} SETTINGS input_format_json_throw_on_bad_escape_sequence = 0 FORMAT JSONEachRow\n${body}`,
+  );
 }
 
 export interface CallResult {
