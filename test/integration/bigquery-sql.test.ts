@@ -519,6 +519,32 @@ describe("GoogleSQL expressions as BigQuery evaluates them", () => {
     expect(rows).toEqual([[expected]]);
   });
 
+  it("returns DATETIME, TIME, NUMERIC, BYTES and DATE cells in the contract's normal form", async () => {
+    const result = await run(
+      "SELECT DATETIME '2026-01-02 03:04:05.5' AS dt, DATETIME '1969-12-31 23:59:59' AS old, TIME '10:11:12.000025' AS t, NUMERIC '-1.50' AS n, CAST('ab' AS BYTES) AS b, DATE '2026-01-02' AS d",
+    );
+    expect(result).toMatchObject({
+      schema: [
+        { name: "dt", type: "DATETIME" },
+        { name: "old", type: "DATETIME" },
+        { name: "t", type: "TIME" },
+        { name: "n", type: "NUMERIC" },
+        { name: "b", type: "BYTES" },
+        { name: "d", type: "DATE" },
+      ],
+      rows: [
+        [
+          "2026-01-02T03:04:05.500000",
+          "1969-12-31T23:59:59",
+          "10:11:12.000025",
+          "-1.5",
+          "YWI=",
+          "2026-01-02",
+        ],
+      ],
+    });
+  });
+
   it("runs WITH, SELECT * EXCEPT, COUNT(DISTINCT), window functions and LIMIT", async () => {
     const rows = await select(`
       WITH per_event AS (

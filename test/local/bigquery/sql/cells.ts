@@ -30,6 +30,17 @@ function decimalText(d: DuckDBDecimalValue): string {
   return `${negative ? "-" : ""}${whole}${fraction ? `.${fraction}` : ""}`;
 }
 
+const DAY_MICROS = 86_400_000_000n;
+
+/** HH:MM:SS[.ffffff] for microseconds since midnight. */
+function timeOfDay(micros: bigint): string {
+  const two = (n: bigint) => n.toString().padStart(2, "0");
+  const seconds = micros / 1_000_000n;
+  const fraction = micros % 1_000_000n;
+  const hms = `${two(seconds / 3600n)}:${two((seconds / 60n) % 60n)}:${two(seconds % 60n)}`;
+  return fraction === 0n ? hms : `${hms}.${fraction.toString().padStart(6, "0")}`;
+}
+
 export function toCell(type: SqlType, value: DuckDBValue): Cell {
   if (value === null || value === undefined) return null;
   switch (type) {
@@ -64,10 +75,15 @@ export function toCell(type: SqlType, value: DuckDBValue): Cell {
       if (value instanceof DuckDBDateValue) return value.toString();
       throw conversionError(type, value);
     case "DATETIME":
-      if (value instanceof DuckDBTimestampValue) return value.toString().replace(" ", "T");
+      if (value instanceof DuckDBTimestampValue) {
+        const micros = value.micros;
+        const days = micros / DAY_MICROS - (micros % DAY_MICROS < 0n ? 1n : 0n);
+        const date = new Date(Number(days) * 86_400_000).toISOString().slice(0, 10);
+        return `${date}T${timeOfDay(micros - days * DAY_MICROS)}`;
+      }
       throw conversionError(type, value);
     case "TIME":
-      if (value instanceof DuckDBTimeValue) return value.toString();
+      if (value instanceof DuckDBTimeValue) return timeOfDay(value.micros);
       throw conversionError(type, value);
     case "BYTES":
       if (value instanceof DuckDBBlobValue) return Buffer.from(value.bytes).toString("base64");
