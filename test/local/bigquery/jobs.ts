@@ -22,6 +22,7 @@ import {
   type LoadConfiguration,
 } from "./load/load-job.js";
 import type { ObjectSource } from "./load/object-source.js";
+import type { TableModificationQuota } from "./quota.js";
 
 const JOB_ID = /^[A-Za-z0-9_-]{1,1024}$/;
 
@@ -35,6 +36,7 @@ export interface JobDeps {
   engine: () => Promise<QueryEngine | undefined>;
   /** Time a job stays PENDING and then RUNNING before it executes (lets clients observe the states). */
   stateDelayMs: number;
+  quota: TableModificationQuota;
 }
 
 interface QueryConfiguration {
@@ -239,7 +241,9 @@ export class JobManager {
     }
     if (willCreateTable(catalog, config))
       access.requireDataset(principal, PERMISSIONS.tablesCreate, dest.projectId, dest.datasetId);
+    this.deps.quota.check(dest, "load");
     const result = await runLoad({ catalog, source: this.deps.source }, config);
+    this.deps.quota.record(dest);
     job.loadStatistics = { ...result.statistics };
     if (result.errors.length > 0) job.errors = result.errors;
   }
@@ -268,7 +272,9 @@ export class JobManager {
       access.requireDataset(principal, PERMISSIONS.tablesCreate, t.projectId, t.datasetId);
     for (const t of prepared.drops) access.requireTable(principal, PERMISSIONS.tablesDelete, t);
     const referencedTables: TableRef[] = prepared.reads;
+    for (const t of prepared.writes) this.deps.quota.check(t, "dml");
     const result = await this.deps.catalog.writeLock.run(() => prepared.run());
+    for (const t of prepared.writes) this.deps.quota.record(t);
     switch (result.statementType) {
       case "SELECT":
         job.result = { schema: result.schema, rows: result.rows };

@@ -22,6 +22,7 @@ import { JobManager } from "./jobs.js";
 import { validateLabels } from "./labels.js";
 import { gcsObjectSource, type ObjectSource } from "./load/object-source.js";
 import { formatOptionsFromQuery, readTableRows, restRows, type FormatOptions } from "./rows.js";
+import { TableModificationQuota } from "./quota.js";
 import { createQueryEngine } from "./sql/engine.js";
 import { parseFields, restFields, schemaChange, tableName } from "./schema.js";
 import type { Principal } from "../iam/iam.js";
@@ -39,6 +40,8 @@ export interface BigQueryServerOptions {
   engineFactory?: (deps: QueryEngineDeps) => Promise<QueryEngine>;
   /** How long a job stays PENDING, then RUNNING, before it runs (default 20 ms). */
   jobStateDelayMs?: number;
+  /** BigQuery's daily limit of loads and DML per table (default 1,500). */
+  tableModificationsPerDay?: number;
   /** Replaces the GCS reader (tests). */
   objectSource?: ObjectSource;
 }
@@ -79,6 +82,7 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
     engine,
     source: opts.objectSource ?? gcsObjectSource(opts.gcs.url),
     stateDelayMs: opts.jobStateDelayMs ?? 20,
+    quota: new TableModificationQuota(opts.tableModificationsPerDay),
   });
   const api = new RestApi(catalog, access, faults, jobs);
   const http = await startHttpServer((req, res) => api.handle(req, res), opts.port ?? 0);
