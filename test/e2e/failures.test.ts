@@ -1,0 +1,376 @@
+// End to end, when things go wrong: setup mistakes fail the run with a message
+// that names the fix; crashes and lost completion events are recovered by the
+// next call or the sweep, without duplicates.
+import { generateKeyPairSync } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { manifestMetadata, type RunManifest } from "../../functions/src/core/manifest.js";
+import { manifestObject, runId } from "../../functions/src/core/names.js";
+import type { Period } from "../../functions/src/core/periods.js";
+import { DISTINCT_ID_ROWS, EVENT_ROWS, PERIOD, PERSON_ROWS, TEAM } from "../fixtures/posthog-fixtures.js";
+import {
+  callExportRun,
+  insertRows,
+  interval,
+  query,
+  readManifest,
+  waitForRun,
+} from "../helpers/stack-helpers.js";
+import { PERMISSIONS, SEED_CUSTOM_ROLE, SEED_EVENTS_ROLE, withoutPermission } from "../local/iam/roles.js";
+import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
+
+let stack: LocalStack;
+let clock = new Date();
+
+function definition(
+  id: string,
+  dest: { datasetId: string; keySecret?: string },
+  model: "events" | "persons" = "events",
+  tableId: string = model,
+) {
+  return {
+    id,
+    model,
+    teamId: TEAM,
+    interval: "hour",
+    destination: {
+      projectId: stack.projectId,
+      datasetId: dest.datasetId,
+      tableId,
+      location: "US",
+      ...(dest.keySecret ? { keySecret: dest.keySecret } : {}),
+    },
+  };
+}
+
+async function count(datasetId: string, tableId: string): Promise<{ n: number; distinct: number }> {
+  const [row] = await query(
+    stack,
+    `SELECT COUNT(*) AS n, COUNT(DISTINCT uuid) AS d FROM \`${stack.projectId}.${datasetId}.${tableId}\``,
+  );
+  return { n: Number(row!.n), distinct: Number(row!.d) };
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack({ now: () => clock });
+  await insertRows(stack, "events", EVENT_ROWS);
+  await insertRows(stack, "person", PERSON_ROWS);
+  await insertRows(stack, "person_distinct_id2", DISTINCT_ID_ROWS);
+});
+
+afterAll(async () => {
+  await stack?.stop();
+});
+
+describe("setup mistakes fail the run with a message naming the fix", () => {
+  it("a missing dataset", async () => {
+    const dest = await stack.createDestination({ datasetId: "NoSuchDataset", createDataset: false });
+    const res = await callExportRun(stack, {
+      export: definition("missing-ds", dest),
+      dataInterval: interval(PERIOD),
+    });
+    expect(res.status).toBe(422);
+    const run = res.body.runs[0];
+    expect(run.state).toBe("FAILED");
+    expect(run.error.message).toContain("NoSuchDataset");
+    expect(run.error.message).toMatch(/Create the dataset|not found|datasets\.get/);
+    const manifest = await readManifest(stack, "missing-ds", PERIOD);
+    expect(manifest?.state).toBe("FAILED");
+    expect(manifest?.error?.message).toBe(run.error.message);
+  });
+
+  it("a key secret that does not hold a service-account key", async () => {
+    const dest = await stack.createDestination({ datasetId: "BadKeyText" });
+    const client = stack.secretClient();
+    const [version] = await client.addSecretVersion({
+      parent: dest.keySecret.replace(/\/versions\/.*$/, ""),
+      payload: { data: Buffer.from("this is not a key") },
+    });
+    await client.close();
+    const res = await callExportRun(stack, {
+      export: definition("bad-key-text", { datasetId: dest.datasetId, keySecret: version.name! }),
+      dataInterval: interval(PERIOD),
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.runs[0].error.code).toBe("BAD_CREDENTIALS");
+    expect(res.body.runs[0].error.message).toMatch(/JSON key/);
+  });
+
+  it("a key BigQuery does not accept (deleted or never registered)", async () => {
+    const dest = await stack.createDestination({ datasetId: "BadKey" });
+    const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const forged = {
+      ...dest.key,
+      private_key_id: "0123456789abcdef0123456789abcdef01234567",
+      private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+    };
+    const client = stack.secretClient();
+    const [version] = await client.addSecretVersion({
+      parent: dest.keySecret.replace(/\/versions\/.*$/, ""),
+      payload: { data: Buffer.from(JSON.stringify(forged)) },
+    });
+    await client.close();
+    const res = await callExportRun(stack, {
+      export: definition("bad-key", { datasetId: dest.datasetId, keySecret: version.name! }),
+      dataInterval: interval(PERIOD),
+    });
+    expect(res.status).toBe(422);
+    const err = res.body.runs[0].error;
+    expect(err.code).toBe("BAD_CREDENTIALS");
+    expect(err.retryable).toBe(false);
+  });
+
+  it("a missing key secret", async () => {
+    const res = await callExportRun(stack, {
+      export: definition("no-secret", {
+        datasetId: "Whatever",
+        keySecret: `projects/${stack.projectId}/secrets/never-created/versions/latest`,
+      }),
+      dataInterval: interval(PERIOD),
+    });
+    expect(res.status).toBe(422);
+    expect(res.body.runs[0].error.code).toBe("SECRET_NOT_FOUND");
+    expect(res.body.runs[0].error.message).toContain("never-created");
+  });
+});
+
+describe("permissions", () => {
+  it("the events model works with the seed's role without the optional bigquery.tables.delete", async () => {
+    const dest = await stack.createDestination({ datasetId: "EventsRoleOnly", role: SEED_EVENTS_ROLE });
+    const res = await callExportRun(stack, {
+      export: definition("events-role", dest),
+      dataInterval: interval(PERIOD),
+    });
+    expect(res.status).toBe(202);
+    expect((await waitForRun(stack, "events-role", PERIOD)).state).toBe("COMPLETED");
+  });
+
+  it("persons without bigquery.tables.delete fail naming that permission", async () => {
+    const dest = await stack.createDestination({
+      datasetId: "PersonsNoDelete",
+      role: withoutPermission(SEED_CUSTOM_ROLE, PERMISSIONS.tablesDelete),
+    });
+    await callExportRun(stack, {
+      export: definition("persons-nodelete", dest, "persons"),
+      dataInterval: interval(PERIOD),
+    });
+    const run = await waitForRun(stack, "persons-nodelete", PERIOD);
+    expect(run.state).toBe("FAILED");
+    expect(run.error?.code).toBe("PERMISSION_DENIED");
+    expect(run.error?.message).toContain("bigquery.tables.delete");
+  });
+
+  // Every permission of the seed's list, removed in turn: each run either still
+  // works (the permission is not needed by that model) or fails naming it.
+  const needed: Record<"events" | "persons", string[]> = { events: [], persons: [] };
+  it.each(SEED_CUSTOM_ROLE.permissions.map((p) => [p]))("without %s", async (permission) => {
+    const suffix = permission
+      .replace(/^bigquery\./, "")
+      .replace(/\./g, "_")
+      .toLowerCase();
+    const dest = await stack.createDestination({
+      datasetId: `Without_${suffix}`,
+      role: withoutPermission(SEED_CUSTOM_ROLE, permission),
+      projectRole: withoutPermission(SEED_CUSTOM_ROLE, permission),
+    });
+    for (const model of ["events", "persons"] as const) {
+      const id = `wo-${suffix.replace(/_/g, "-")}-${model}`.slice(0, 29).replace(/-$/, "");
+      await callExportRun(stack, { export: definition(id, dest, model), dataInterval: interval(PERIOD) });
+      const run = await waitForRun(stack, id, PERIOD);
+      if (run.state === "FAILED") {
+        expect(run.error?.message, `${model} without ${permission}`).toContain(permission);
+        needed[model].push(permission);
+      } else {
+        expect(run.state).toBe("COMPLETED");
+      }
+    }
+  });
+
+  it("needs, for events, the seed's permissions but the optional delete", () => {
+    // Which permissions a run really uses (documented in the README).
+    expect(needed.events.sort()).toEqual(
+      SEED_CUSTOM_ROLE.permissions
+        .filter(
+          (p) =>
+            !(
+              [PERMISSIONS.tablesDelete, PERMISSIONS.tablesList, PERMISSIONS.tablesGetData] as string[]
+            ).includes(p),
+        )
+        .sort(),
+    );
+    expect(needed.persons).toContain(PERMISSIONS.tablesDelete);
+    expect(needed.persons).toContain(PERMISSIONS.tablesGetData);
+  });
+});
+
+describe("recovery", () => {
+  let dest: Destination;
+  beforeAll(async () => {
+    dest = await stack.createDestination({ datasetId: "Recovery" });
+  });
+
+  it("a failure to start the load is retryable (503) and the next call completes the period once", async () => {
+    // More failures than the client library's own retries (it retries 5xx itself).
+    stack.bigquery.faults.failNext("jobs.insert", 10, { reason: "backendError", message: "Backend error" });
+    const def = definition("load-fails", dest, "events", "load_fails");
+    const first = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(first.status).toBe(503);
+    expect(first.body.runs[0].error.retryable).toBe(true);
+    stack.bigquery.faults.clear();
+    const second = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(second.status).toBe(202);
+    const run = await waitForRun(stack, "load-fails", PERIOD);
+    expect(run.state).toBe("COMPLETED");
+    expect(run.attempt).toBe(2);
+    const c = await count(dest.datasetId, "load_fails");
+    expect(c.n).toBe(run.rows);
+    expect(c.n).toBe(c.distinct);
+  });
+
+  /** A manifest as a worker leaves it when it dies while staging. */
+  async function crashedWhileStaging(id: string, tableId: string, period: Period): Promise<void> {
+    const def = definition(id, dest, "events", tableId);
+    const at = new Date(clock.getTime() - 2 * 3600_000).toISOString();
+    const m: RunManifest = {
+      version: 1,
+      exportId: id,
+      runId: runId(id, period),
+      definition: {
+        ...def,
+        useJsonType: false,
+        includeEvents: [],
+        excludeEvents: [],
+        deduplicate: false,
+      } as RunManifest["definition"],
+      period: { start: period.start.toISOString(), end: period.end.toISOString() },
+      selection: "ingested",
+      attempt: 1,
+      state: "STAGING",
+      createdAt: at,
+      updatedAt: at,
+      useJsonType: false,
+      mergeOnUuid: false,
+      files: [],
+      rows: 0,
+      bytes: 0,
+      stagedBytes: 0,
+      history: [{ at, state: "STAGING", attempt: 1 }],
+    };
+    await stack.deps.store.writeIfGeneration(
+      manifestObject(id, period),
+      JSON.stringify(m),
+      "0",
+      manifestMetadata(m),
+    );
+  }
+
+  it("a crash while staging is taken over by the next call for the period once it is stale", async () => {
+    await crashedWhileStaging("crashed", "crashed", PERIOD);
+    const def = definition("crashed", dest, "events", "crashed");
+    const res = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(stack, "crashed", PERIOD);
+    expect(run.state).toBe("COMPLETED");
+    expect(run.attempt).toBe(2);
+    expect(run.history.some((h) => /stalled/.test(h.note ?? ""))).toBe(true);
+  });
+
+  it("a recent STAGING run is in flight: 409, nothing started", async () => {
+    const def = definition("busy", dest, "events", "busy");
+    await crashedWhileStaging("busy", "busy", PERIOD);
+    // Make it recent: 1 minute old.
+    const object = manifestObject("busy", PERIOD);
+    const found = (await stack.deps.store.read(object))!;
+    const m = JSON.parse(found.text) as RunManifest;
+    m.updatedAt = new Date(clock.getTime() - 60_000).toISOString();
+    await stack.deps.store.writeIfGeneration(
+      object,
+      JSON.stringify(m),
+      found.generation,
+      manifestMetadata(m),
+    );
+    const res = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(res.status).toBe(409);
+    expect(res.body.runs[0].state).toBe("STAGING");
+  });
+
+  it("the sweep retries a stale STAGING run of another period", async () => {
+    const earlier: Period = { start: new Date(PERIOD.start.getTime() - 3600_000), end: PERIOD.start };
+    await crashedWhileStaging("swept", "swept", earlier);
+    const def = definition("swept", dest, "events", "swept");
+    clock = new Date(PERIOD.end.getTime() + 2 * 3600_000);
+    const res = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(res.body.sweep.retried).toContain(runId("swept", earlier));
+    const run = await waitForRun(stack, "swept", earlier);
+    expect(run.state).toBe("COMPLETED");
+    clock = new Date();
+  });
+
+  it("a lost completion event is recovered by the next call for the period", async () => {
+    const def = definition("lost-event", dest, "events", "lost_event");
+    stack.bigquery.audit.dropNext(1);
+    const first = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(first.status).toBe(202);
+    await stack.bigquery.audit.drain();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await readManifest(stack, "lost-event", PERIOD))?.state).toBe("LOADING");
+    const again = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    expect(again.status).toBe(200);
+    expect(again.body.runs[0].state).toBe("COMPLETED");
+    const c = await count(dest.datasetId, "lost_event");
+    expect(c.n).toBe(again.body.runs[0].rows);
+  });
+
+  it("a lost completion event is recovered by the sweep of a later period's call", async () => {
+    const def = definition("lost-swept", dest, "events", "lost_swept");
+    const earlier: Period = { start: new Date(PERIOD.start.getTime() - 3600_000), end: PERIOD.start };
+    stack.bigquery.audit.dropNext(1);
+    await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    await stack.bigquery.audit.drain();
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await readManifest(stack, "lost-swept", PERIOD))?.state).toBe("LOADING");
+    const later = await callExportRun(stack, { export: def, dataInterval: interval(earlier) });
+    expect(later.body.sweep.finalized).toContain(runId("lost-swept", PERIOD));
+    expect((await readManifest(stack, "lost-swept", PERIOD))?.state).toBe("COMPLETED");
+  });
+});
+
+describe("bad requests", () => {
+  it("an invalid body is a 400 naming every bad field, and nothing starts", async () => {
+    const res = await callExportRun(stack, {
+      export: {
+        id: "Bad Id",
+        model: "events",
+        teamId: -1,
+        interval: "hourly",
+        destination: {
+          projectId: stack.projectId,
+          datasetId: "project-123:my-dataset",
+          tableId: "t",
+          location: "US",
+        },
+      },
+      dataIntervall: {},
+    });
+    expect(res.status).toBe(400);
+    const paths = res.body.error.details.issues.map((i: any) => i.path);
+    expect(paths).toEqual(
+      expect.arrayContaining([
+        "export.id",
+        "export.teamId",
+        "export.interval",
+        "export.destination.datasetId",
+        "dataIntervall",
+      ]),
+    );
+    expect(res.body.error.message).toContain("use only the dataset ID");
+  });
+
+  it("a misaligned interval is a 400 that says which boundaries to use", async () => {
+    const res = await callExportRun(stack, {
+      export: definition("misaligned", { datasetId: "X" }),
+      dataInterval: { start: "2026-11-25T10:15:00Z", end: "2026-11-25T11:00:00Z" },
+    });
+    expect(res.status).toBe(400);
+    expect(res.body.error.message).toContain("2026-11-25T10:00:00.000Z");
+  });
+});
