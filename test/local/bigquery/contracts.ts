@@ -3,6 +3,7 @@
 // engine (test/local/bigquery/sql) analyses GoogleSQL with ZetaSQL, translates
 // it to DuckDB and runs it. Both sides agree on what is written here.
 import type { DuckDBConnection } from "@duckdb/node-api";
+import "./duckdb-utf8.js";
 import type { SqlType } from "../zetasql/analyzer.js";
 
 export interface TableRef {
