@@ -8,14 +8,14 @@ import { parse } from "@cdktf/hcl2json";
 export const INFRA_DIR = join(import.meta.dirname, "..", "..", "infra");
 
 // Parsed HCL is schemaless JSON; tests walk it by known attribute names.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 type Block = Record<string, any>;
 
 export interface Module {
   files: string[];
   variables: Record<string, Block>;
   outputs: Record<string, Block>;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+
   locals: Record<string, any>;
   resources: Record<string, Record<string, Block>>;
   data: Record<string, Record<string, Block>>;
