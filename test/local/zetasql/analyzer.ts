@@ -2,12 +2,8 @@
 // @fivetrandevelopers/zetasql, run as a child process and called over gRPC.
 // We talk to it directly instead of through the package's client because that
 // client is a process-wide singleton and copies the server's output to stdout.
-import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
-import path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { freePort } from "../common/net.js";
+import { startZetaSql, type Unary, type ZetaSqlProcess } from "./service.js";
 
 /** BigQuery column types the analyzer catalog understands. */
 export type SqlType =
@@ -98,30 +94,10 @@ const NOT_IN_BIGQUERY = new Set([
 ]);
 const PRODUCT_EXTERNAL = 1;
 
-const require = createRequire(import.meta.url);
-const PACKAGE_LIB = path.dirname(require.resolve("@fivetrandevelopers/zetasql"));
-const PROTO_DIR = path.join(PACKAGE_LIB, "zetasql", "protos");
-const BINARY = path.join(
-  PACKAGE_LIB,
-  "zetasql",
-  process.arch === "arm64" ? "remote_server_arm.so" : "remote_server.so",
-);
-
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 interface LocalServiceClient extends grpc.Client {
   analyze: Unary;
   getLanguageOptions: Unary;
   formatSql: Unary;
-}
-
-function call(
-  client: LocalServiceClient,
-  method: "analyze" | "getLanguageOptions" | "formatSql",
-  req: unknown,
-) {
-  return new Promise<unknown>((resolve, reject) => {
-    client[method].call(client, req, (err, res) => (err ? reject(err) : resolve(res)));
-  });
 }
 
 /**
@@ -130,46 +106,13 @@ function call(
  */
 export class GoogleSqlAnalyzer {
   private constructor(
-    private readonly child: ChildProcess,
-    private readonly client: LocalServiceClient,
+    private readonly service: ZetaSqlProcess<LocalServiceClient>,
     private readonly languageOptions: Record<string, unknown>,
   ) {}
 
   static async start(): Promise<GoogleSqlAnalyzer> {
-    const port = await freePort();
-    const child = spawn(BINARY, ["127.0.0.1", String(port)], { stdio: ["ignore", "ignore", "pipe"] });
-    let stderr = "";
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    const def = protoLoader.loadSync("local_service.proto", {
-      defaults: true,
-      oneofs: true,
-      includeDirs: [PROTO_DIR],
-    });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      zetasql: { local_service: { ZetaSqlLocalService: new (...a: unknown[]) => LocalServiceClient } };
-    };
-    const client = new pkg.zetasql.local_service.ZetaSqlLocalService(
-      `127.0.0.1:${port}`,
-      grpc.credentials.createInsecure(),
-      { "grpc.max_send_message_length": 256 << 20, "grpc.max_receive_message_length": 256 << 20 },
-    );
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await call(client, "formatSql", { sql: "SELECT 1" });
-        break;
-      } catch (err) {
-        if (child.exitCode !== null || Date.now() > deadline) {
-          child.kill("SIGKILL");
-          client.close();
-          throw new Error(`ZetaSQL analyzer did not start (${String(err)}): ${stderr}`);
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    const base = (await call(client, "getLanguageOptions", {
+    const service = await startZetaSql<LocalServiceClient>({ defaults: true, oneofs: true });
+    const base = (await service.call("getLanguageOptions", {
       maximumFeatures: true,
       languageVersion: "VERSION_CURRENT",
     })) as { enabledLanguageFeatures: (string | number)[] };
@@ -180,7 +123,7 @@ export class GoogleSqlAnalyzer {
     }
     if (features.size === 0) {
       // proto-loader gave enum names: resolve them through the proto's enum.
-      const enumType = def["zetasql.LanguageFeature"] as {
+      const enumType = service.definition["zetasql.LanguageFeature"] as {
         type: { value: { name: string; number: number }[] };
       };
       const byName = new Map(enumType.type.value.map((v) => [v.name, v.number]));
@@ -195,7 +138,7 @@ export class GoogleSqlAnalyzer {
       enabledLanguageFeatures: [...features],
       supportedStatementKinds: [],
     };
-    return new GoogleSqlAnalyzer(child, client, languageOptions);
+    return new GoogleSqlAnalyzer(service, languageOptions);
   }
 
   /**
@@ -222,7 +165,7 @@ export class GoogleSqlAnalyzer {
       },
     };
     try {
-      const res = (await call(this.client, "analyze", request)) as {
+      const res = (await this.service.call("analyze", request)) as {
         resolvedStatement?: Record<string, unknown>;
       };
       return { ok: true, ...describeStatement(res.resolvedStatement) };
@@ -233,13 +176,8 @@ export class GoogleSqlAnalyzer {
     }
   }
 
-  async stop(): Promise<void> {
-    this.client.close();
-    if (this.child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.child.once("exit", () => resolve());
-      this.child.kill("SIGKILL");
-    });
+  stop(): Promise<void> {
+    return this.service.stop();
   }
 }
 

@@ -1,18 +1,11 @@
 // Google's reference implementation of GoogleSQL, as an oracle for tests: the
 // ZetaSQL binary (the one the analyzer runs) also evaluates constant
 // expressions. Tests compare the DuckDB translation's answers with its answers.
-import { spawn, type ChildProcess } from "node:child_process";
-import { createRequire } from "node:module";
-import path from "node:path";
-import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
-import { freePort } from "../../common/net.js";
+import type * as grpc from "@grpc/grpc-js";
+import { startZetaSql, type Unary, type ZetaSqlProcess } from "../../zetasql/service.js";
 import type { Cell } from "../contracts.js";
 import type { SqlType } from "../../zetasql/analyzer.js";
 import { canonicalJson } from "./json-text.js";
-
-const require = createRequire(import.meta.url);
-const LIB = path.join(path.dirname(require.resolve("@fivetrandevelopers/zetasql")), "zetasql");
 
 // Feature names (zetasql/public/options.proto) BigQuery has beyond VERSION_CURRENT's set.
 const EXTRA_FEATURES = [
@@ -37,7 +30,6 @@ interface ValueProto {
   value?: string;
 }
 
-type Unary = (req: unknown, cb: (err: grpc.ServiceError | null, res: unknown) => void) => void;
 type Client = grpc.Client & {
   evaluate: Unary;
   evaluateQuery: Unary;
@@ -59,44 +51,14 @@ export type RowChange = { operation: "INSERT" | "UPDATE" | "DELETE"; row: Cell[]
 
 export class ReferenceEvaluator {
   private constructor(
-    private readonly child: ChildProcess,
+    private readonly service: ZetaSqlProcess<Client>,
     private readonly client: Client,
     private readonly languageOptions: unknown,
   ) {}
 
   static async start(): Promise<ReferenceEvaluator> {
-    const port = await freePort();
-    const binary = path.join(LIB, process.arch === "arm64" ? "remote_server_arm.so" : "remote_server.so");
-    const child = spawn(binary, ["127.0.0.1", String(port)], { stdio: "ignore" });
-    const def = protoLoader.loadSync("local_service.proto", {
-      longs: String,
-      enums: String,
-      oneofs: true,
-      includeDirs: [path.join(LIB, "protos")],
-    });
-    const pkg = grpc.loadPackageDefinition(def) as unknown as {
-      zetasql: { local_service: { ZetaSqlLocalService: new (...a: unknown[]) => Client } };
-    };
-    const client = new pkg.zetasql.local_service.ZetaSqlLocalService(
-      `127.0.0.1:${port}`,
-      grpc.credentials.createInsecure(),
-    );
-    const call = (m: "formatSql" | "getLanguageOptions", req: unknown) =>
-      new Promise<unknown>((resolve, reject) => client[m](req, (e, r) => (e ? reject(e) : resolve(r))));
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      try {
-        await call("formatSql", { sql: "SELECT 1" });
-        break;
-      } catch (err) {
-        if (child.exitCode !== null || Date.now() > deadline) {
-          child.kill("SIGKILL");
-          throw new Error(`ZetaSQL reference evaluator did not start: ${String(err)}`);
-        }
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
-    const base = (await call("getLanguageOptions", {
+    const service = await startZetaSql<Client>({ longs: String, enums: String, oneofs: true });
+    const base = (await service.call("getLanguageOptions", {
       maximumFeatures: true,
       languageVersion: "VERSION_CURRENT",
     })) as { enabledLanguageFeatures: string[] };
@@ -104,7 +66,7 @@ export class ReferenceEvaluator {
       productMode: "PRODUCT_EXTERNAL",
       enabledLanguageFeatures: [...base.enabledLanguageFeatures, ...EXTRA_FEATURES],
     };
-    return new ReferenceEvaluator(child, client, languageOptions);
+    return new ReferenceEvaluator(service, service.client, languageOptions);
   }
 
   /** Evaluates a constant expression; resolves to its Cell, or rejects with ZetaSQL's error message. */
@@ -172,13 +134,8 @@ export class ReferenceEvaluator {
     }));
   }
 
-  async stop(): Promise<void> {
-    this.client.close();
-    if (this.child.exitCode !== null) return;
-    await new Promise<void>((resolve) => {
-      this.child.once("exit", () => resolve());
-      this.child.kill("SIGKILL");
-    });
+  stop(): Promise<void> {
+    return this.service.stop();
   }
 }
 
