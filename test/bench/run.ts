@@ -5,12 +5,13 @@
 //
 //   npm run bench -- [--events N] [--repeat R] [--modes floor,stage,export]
 //                    [--breakdown] [--cpu-prof DIR] [--string] [--gzip-level L]
+//                    [--product-gzip-level L]
 //
 // --breakdown runs the steps that leave parts out (see worker.ts) to show where
-// the time goes; --gzip-level sets the zlib level of floor and gzip-only
-// (stageRows has its own, 6; zlib's params() cannot change it from outside
-// before the first write, measured); --cpu-prof writes a V8 CPU profile per
-// worker (summarise with profile-summary.ts).
+// the time goes; --gzip-level sets the zlib level of floor and gzip-only;
+// --product-gzip-level tries another level in stageRows (its own is 6) by
+// wrapping node:zlib's createGzip in the worker, the product unchanged;
+// --cpu-prof writes a V8 CPU profile per worker (see profile-summary.ts).
 //
 // The stack (chdb ClickHouse, GCS, BigQuery on DuckDB, finalizeRun) runs in
 // this process; each measured step runs in a child process (worker.ts) built
@@ -41,6 +42,7 @@ interface Args {
   useJsonType: boolean;
   seed: number;
   gzipLevel: number | undefined;
+  productGzipLevel: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -52,6 +54,7 @@ function parseArgs(argv: string[]): Args {
     useJsonType: true,
     seed: 2026,
     gzipLevel: undefined,
+    productGzipLevel: undefined,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -67,6 +70,7 @@ function parseArgs(argv: string[]): Args {
     else if (a === "--breakdown") args.modes = ["floor", "gzip-only", "rows", "encode", "stage-raw", "stage"];
     else if (a === "--cpu-prof") args.cpuProf = path.resolve(value());
     else if (a === "--gzip-level") args.gzipLevel = Number(value());
+    else if (a === "--product-gzip-level") args.productGzipLevel = Number(value());
     else if (a === "--string") args.useJsonType = false;
     else throw new Error(`unknown argument ${a}`);
   }
@@ -282,6 +286,7 @@ async function main(): Promise<void> {
       useJsonType: args.useJsonType,
       partBytes,
       ...(args.gzipLevel !== undefined ? { gzipLevel: args.gzipLevel } : {}),
+      ...(args.productGzipLevel !== undefined ? { productGzipLevel: args.productGzipLevel } : {}),
     };
     const selected = await countSelected(stack, { ...base, mode: "floor", prefix: "" });
     console.log(

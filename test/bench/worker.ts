@@ -18,7 +18,8 @@
 import { once } from "node:events";
 import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createGzip, type Gzip } from "node:zlib";
+import { createRequire, syncBuiltinESMExports } from "node:module";
+import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
 import { createClient } from "@clickhouse/client";
 import { stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
@@ -47,6 +48,11 @@ export interface BenchJob {
   partBytes: number;
   /** zlib level of floor and gzip-only (default 6, stageRows' fixed level). */
   gzipLevel?: number;
+  /**
+   * Tries another level in the product's own code (stage, stage-raw, export):
+   * node:zlib's createGzip is wrapped for this process only.
+   */
+  productGzipLevel?: number;
   /** export mode: the exportRun body. */
   exportBody?: {
     export: { id: string } & Record<string, unknown>;
@@ -121,8 +127,25 @@ function countNewlines(chunk: Buffer): number {
   return n;
 }
 
+/**
+ * Makes every createGzip of this process use `level`: the builtin's CommonJS
+ * export is replaced and the ES modules' live bindings (stage-rows.ts's
+ * `import { createGzip } from "node:zlib"`) are synced to it.
+ */
+function forceGzipLevel(level: number): void {
+  const require = createRequire(import.meta.url);
+  const zlib = require("node:zlib") as typeof import("node:zlib");
+  const original = zlib.createGzip;
+  // Read-only but configurable on the builtin.
+  Object.defineProperty(zlib, "createGzip", {
+    value: (options?: ZlibOptions) => original({ ...options, level }),
+  });
+  syncBuiltinESMExports();
+}
+
 async function main(): Promise<void> {
   const job = JSON.parse(process.env["BQX_BENCH_JOB"] ?? "") as BenchJob;
+  if (job.productGzipLevel !== undefined) forceGzipLevel(job.productGzipLevel);
   const config = loadConfig(job.env);
   const log = createLogger("WARNING", (line) => process.stderr.write(line + "\n"));
   const deps = createDeps(config, log);
