@@ -134,7 +134,7 @@ function countNewlines(chunk: Buffer): number {
  */
 function forceGzipLevel(level: number): void {
   const require = createRequire(import.meta.url);
-  const zlib = require("node:zlib") as typeof import("node:zlib");
+  const zlib = require("node:zlib") as { createGzip: typeof createGzip };
   const original = zlib.createGzip;
   // Read-only but configurable on the builtin.
   Object.defineProperty(zlib, "createGzip", {
