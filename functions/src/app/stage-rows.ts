@@ -43,7 +43,9 @@ export async function stageRows(opts: StageOptions): Promise<StagedParts> {
 
   const openPart = (): OpenPart => {
     const name = partObject(opts.prefix, result.files.length);
-    const gzip = createGzip({ level: 6 });
+    // Level 1: staged parts live minutes; against level 6 it measured 12-14%
+    // less CPU and 9% faster to 202 for 1M events, for 24% more bytes (test/bench).
+    const gzip = createGzip({ level: 1 });
     const upload = opts.store.upload(name, gzip);
     // Surface an upload failure even while we are blocked writing.
     upload.catch(() => gzip.destroy());

@@ -141,8 +141,9 @@ function exceptionBlock(err: ClickHouseServerError, tag: string): Buffer {
 }
 
 function compressor(encoding: ResponseEncoding): Writable & NodeJS.ReadableStream {
-  if (encoding === "gzip") return createGzip();
-  if (encoding === "deflate") return createDeflate();
+  // Level 3 is ClickHouse's http_zlib_compression_level default.
+  if (encoding === "gzip") return createGzip({ level: 3 });
+  if (encoding === "deflate") return createDeflate({ level: 3 });
   return createBrotliCompress();
 }
 
