@@ -47,3 +47,27 @@ export function channelCredentials(tls: boolean, authClient?: RequestHeadersSour
     }),
   );
 }
+
+/** Options for an official gRPC client (`new XClient(options)`) that reach a local server offline. */
+export interface LocalClientOptions {
+  apiEndpoint: string;
+  port: number;
+  sslCreds: ChannelCredentials;
+  universeDomain: string;
+  "grpc.ssl_target_name_override"?: string;
+}
+
+export function localClientOptions(
+  server: { host: string; port: number },
+  tls: boolean,
+  authClient?: RequestHeadersSource,
+): LocalClientOptions {
+  return {
+    apiEndpoint: server.host,
+    port: server.port,
+    sslCreds: channelCredentials(tls, authClient),
+    universeDomain: "googleapis.com",
+    // The loopback certificate names "localhost"; TLS servername must not be an IP (RFC 6066).
+    ...(tls ? { "grpc.ssl_target_name_override": "localhost" } : {}),
+  };
+}

@@ -1,11 +1,10 @@
 // Local Cloud Scheduler: the v1 CloudScheduler gRPC service the official client
 // (@google-cloud/scheduler) and a command line use, plus the part that fires jobs:
 // on demand for tests (fireDue), on a timer (autoFire), and for RunJob.
-import type { ChannelCredentials } from "@grpc/grpc-js";
 import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
 import { startGrpcServer, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
-import { channelCredentials, type RequestHeadersSource } from "../grpc/tls.js";
+import { localClientOptions, type LocalClientOptions, type RequestHeadersSource } from "../grpc/tls.js";
 import { toTimestamp } from "../grpc/wellknown.js";
 import { nextFireTime, utcOffsetMinutes } from "./cron.js";
 import {
@@ -49,13 +48,7 @@ export interface RunningScheduler {
    * Options for `new CloudSchedulerClient(...)` that reach this server offline. Insecure gRPC carries no
    * credentials; with `tls` on, a given auth client's Authorization header goes on every call.
    */
-  clientOptions(authClient?: RequestHeadersSource): {
-    apiEndpoint: string;
-    port: number;
-    sslCreds: ChannelCredentials;
-    universeDomain: string;
-    "grpc.ssl_target_name_override"?: string;
-  };
+  clientOptions(authClient?: RequestHeadersSource): LocalClientOptions;
   /**
    * Fires every ENABLED job whose schedule time is at or before `at`, once per schedule time
    * it owes (catching up if `at` jumps ahead), each execution with its retries, in time order.
@@ -285,14 +278,7 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
     url: `grpc://${server.address}`,
     host: server.host,
     port: server.port,
-    clientOptions: (authClient) => ({
-      apiEndpoint: server.host,
-      port: server.port,
-      sslCreds: channelCredentials(opts.tls ?? false, authClient),
-      universeDomain: "googleapis.com",
-      // The loopback certificate names "localhost"; TLS servername must not be an IP (RFC 6066).
-      ...(opts.tls ? { "grpc.ssl_target_name_override": "localhost" } : {}),
-    }),
+    clientOptions: (authClient) => localClientOptions(server, opts.tls ?? false, authClient),
     fireDue,
     idle,
     history: () => [...finished],

@@ -1,6 +1,5 @@
 // Local Secret Manager: the v1 gRPC service the official client
 // (@google-cloud/secret-manager) speaks, on loopback with insecure credentials.
-import type { ChannelCredentials } from "@grpc/grpc-js";
 import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
 import {
   startGrpcServer,
@@ -10,7 +9,7 @@ import {
   type UnaryHandler,
 } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
-import { channelCredentials, type RequestHeadersSource } from "../grpc/tls.js";
+import { localClientOptions, type LocalClientOptions, type RequestHeadersSource } from "../grpc/tls.js";
 import { AccessControl, bearerIsPrincipal, type Permission, type PrincipalResolver } from "./access.js";
 import { SecretStore, parseSecretName, parseVersionName, projectOf } from "./store.js";
 
@@ -37,13 +36,7 @@ export interface RunningSecretManager {
    * Options for `new SecretManagerServiceClient(...)` that reach this server offline. Insecure gRPC carries no
    * credentials; with `tls` on, a given auth client's Authorization header goes on every call.
    */
-  clientOptions(authClient?: RequestHeadersSource): {
-    apiEndpoint: string;
-    port: number;
-    sslCreds: ChannelCredentials;
-    universeDomain: string;
-    "grpc.ssl_target_name_override"?: string;
-  };
+  clientOptions(authClient?: RequestHeadersSource): LocalClientOptions;
   /** Grants secretmanager.versions.access on a secret (or a whole project: "projects/p"). */
   grantAccess(principal: string, resource: string): void;
   /** Grants any permissions on a secret or project. The first grant switches access control on. */
@@ -170,14 +163,7 @@ export async function startSecretManagerServer(
     url: `grpc://${server.address}`,
     host: server.host,
     port: server.port,
-    clientOptions: (authClient) => ({
-      apiEndpoint: server.host,
-      port: server.port,
-      sslCreds: channelCredentials(opts.tls ?? false, authClient),
-      universeDomain: "googleapis.com",
-      // The loopback certificate names "localhost"; TLS servername must not be an IP (RFC 6066).
-      ...(opts.tls ? { "grpc.ssl_target_name_override": "localhost" } : {}),
-    }),
+    clientOptions: (authClient) => localClientOptions(server, opts.tls ?? false, authClient),
     grantAccess: (principal, resource) => acl.grant(principal, resource, ["secretmanager.versions.access"]),
     grant: (principal, resource, permissions) => acl.grant(principal, resource, permissions),
     implemented: server.implemented,
