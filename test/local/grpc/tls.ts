@@ -48,14 +48,18 @@ export function channelCredentials(tls: boolean, authClient?: RequestHeadersSour
   );
 }
 
-/** Options for an official gRPC client (`new XClient(options)`) that reach a local server offline. */
-export interface LocalClientOptions {
+/**
+ * Options for an official gRPC client (`new XClient(options)`) that reach a
+ * local server offline. A type alias, not an interface: the clients' option
+ * types have an index signature that only object type aliases satisfy.
+ */
+export type LocalClientOptions = {
   apiEndpoint: string;
   port: number;
   sslCreds: ChannelCredentials;
   universeDomain: string;
   "grpc.ssl_target_name_override"?: string;
-}
+};
 
 export function localClientOptions(
   server: { host: string; port: number },
