@@ -235,19 +235,12 @@ async function stageAndLoad(
     const error = toExportError(err);
     if (error.code === "CONFLICT") {
       log.warn("another call took this run over; stopping", {});
-      const fresh = await RunRecord.read(deps.store, record.object);
-      return { kind: "in-flight", manifest: fresh?.manifest ?? record.manifest };
+      return { kind: "in-flight", manifest: await record.latest() };
     }
     log.error("run failed", { error: error.toJSON() });
     let failed = record.manifest;
     try {
-      if (record.manifest.state === "STAGING" || record.manifest.state === "LOADING") {
-        failed = await record.save(
-          transition(record.manifest, "FAILED", deps.now(), {
-            error: { code: error.code, message: error.message, retryable: error.retryable },
-          }),
-        );
-      }
+      failed = await record.markFailed(error, deps.now());
     } catch (saveErr) {
       log.error("could not record the failure", { error: toExportError(saveErr).toJSON() });
     }

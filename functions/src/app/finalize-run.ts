@@ -117,31 +117,17 @@ export async function completeLoad(
     return { kind: "completed", manifest: done };
   } catch (err) {
     const error = toExportError(err);
-    if (error.code === "CONFLICT") return settledElsewhere(record, deps);
+    if (error.code === "CONFLICT") return settledElsewhere(record);
     if (error.retryable) throw error; // Pub/Sub redelivers; the sweep also retries.
-    const failed = await recordFailure(record, error, deps);
+    const failed = await record.markFailed(error, deps.now());
     log.error("run failed while finalizing", { error: error.toJSON() });
     return { kind: "failed", manifest: failed, error };
   }
 }
 
-async function recordFailure(record: RunRecord, error: ExportError, deps: AppDeps): Promise<RunManifest> {
-  try {
-    return await record.save(
-      transition(record.manifest, "FAILED", deps.now(), {
-        error: { code: error.code, message: error.message, retryable: error.retryable },
-      }),
-    );
-  } catch (err) {
-    if (toExportError(err).code === "CONFLICT") return record.manifest;
-    throw err;
-  }
-}
-
 // A duplicate delivery finalized the run at the same time: report what it recorded.
-async function settledElsewhere(record: RunRecord, deps: AppDeps): Promise<FinalizeOutcome> {
-  const fresh = await RunRecord.read(deps.store, record.object);
-  const m = fresh?.manifest ?? record.manifest;
+async function settledElsewhere(record: RunRecord): Promise<FinalizeOutcome> {
+  const m = await record.latest();
   return m.state === "COMPLETED"
     ? { kind: "completed", manifest: m }
     : { kind: "ignored", reason: `run ${m.runId} was changed by another call (now ${m.state})` };

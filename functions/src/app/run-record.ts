@@ -1,7 +1,8 @@
 // A run manifest as this call holds it: every save is conditional on the
 // generation this call last wrote, so a call that lost the run (another call
 // took it over) finds out at its next save and stops before doing harm.
-import { manifestMetadata, parseManifest, type RunManifest } from "../core/manifest.js";
+import { toExportError, type ExportError } from "../core/errors.js";
+import { manifestMetadata, parseManifest, transition, type RunManifest } from "../core/manifest.js";
 import type { ObjectStore } from "./ports.js";
 
 export class RunRecord {
@@ -55,5 +56,28 @@ export class RunRecord {
     );
     this.current = next;
     return next;
+  }
+
+  /** The manifest as it is now in the bucket (after losing a race), or the one held. */
+  async latest(): Promise<RunManifest> {
+    return (await RunRecord.read(this.store, this.object))?.manifest ?? this.current;
+  }
+
+  /**
+   * Records the run as FAILED with the error. A run already settled, or taken
+   * over by another call (CONFLICT), is left as that call recorded it.
+   */
+  async markFailed(error: ExportError, now: Date): Promise<RunManifest> {
+    if (this.current.state !== "STAGING" && this.current.state !== "LOADING") return this.current;
+    try {
+      return await this.save(
+        transition(this.current, "FAILED", now, {
+          error: { code: error.code, message: error.message, retryable: error.retryable },
+        }),
+      );
+    } catch (err) {
+      if (toExportError(err).code === "CONFLICT") return this.current;
+      throw err;
+    }
   }
 }
