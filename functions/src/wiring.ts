@@ -4,7 +4,6 @@
 import { BigQuery } from "@google-cloud/bigquery";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { Storage } from "@google-cloud/storage";
-import { createClient } from "@clickhouse/client";
 import * as grpc from "@grpc/grpc-js";
 import { JWT, OAuth2Client, type AuthClient } from "google-auth-library";
 import { z } from "zod";
@@ -13,7 +12,7 @@ import { ExportError } from "./core/errors.js";
 import type { AppDeps } from "./app/deps.js";
 import type { SecretSource, Warehouse, WarehouseFactory } from "./app/ports.js";
 import { BigQueryWarehouse } from "./adapters/bigquery.js";
-import { ClickHouseSource } from "./adapters/clickhouse.js";
+import { ClickHouseSource, createClickHouseClient } from "./adapters/clickhouse.js";
 import { GcsObjectStore } from "./adapters/gcs.js";
 import { SecretManagerSource } from "./adapters/secrets.js";
 import type { Logger } from "./log.js";
@@ -107,16 +106,7 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
     });
     keyless = local;
   }
-  const clickhouse = createClient({
-    url: config.clickhouse.url,
-    username: config.clickhouse.user,
-    password: config.clickhouse.password,
-    database: config.clickhouse.database,
-    request_timeout: 30 * 60 * 1000,
-    compression: { response: true },
-    // Progress headers keep long exports' connections alive through proxies.
-    clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: "60000" },
-  });
+  const clickhouse = createClickHouseClient(config.clickhouse);
   return {
     store: new GcsObjectStore(storage.bucket(config.stagingBucket)),
     source: new ClickHouseSource(clickhouse),

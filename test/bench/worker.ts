@@ -20,7 +20,7 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
-import { createClient } from "@clickhouse/client";
+import { createClickHouseClient, SOURCE_QUERY_SETTINGS } from "../../functions/src/adapters/clickhouse.js";
 import { stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { parseManifest } from "../../functions/src/core/manifest.js";
@@ -89,11 +89,6 @@ export interface BenchResult {
 }
 
 const MiB = 2 ** 20;
-// What ClickHouseSource sends with the query, so the floor reads the same bytes.
-const SOURCE_SETTINGS = {
-  output_format_json_quote_64bit_integers: 0,
-  output_format_json_escape_forward_slashes: 0,
-} as const;
 
 function memorySampler() {
   let rssPeak = process.memoryUsage().rss;
@@ -160,21 +155,14 @@ async function main(): Promise<void> {
     database: config.clickhouse.database,
   });
   // The product's client options (wiring.ts): gzip responses, progress headers.
-  const client = createClient({
-    url: config.clickhouse.url,
-    username: config.clickhouse.user,
-    password: config.clickhouse.password,
-    database: config.clickhouse.database,
-    request_timeout: 30 * 60 * 1000,
-    compression: { response: true },
-    clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: "60000" },
-  });
+  // The product's own client and query settings, so the floor reads the same bytes the same way.
+  const client = createClickHouseClient(config.clickhouse);
   const rawSource = async () =>
     (
       await client.exec({
         query: `${query.sql}\nFORMAT JSONEachRow`,
         query_params: query.params,
-        clickhouse_settings: SOURCE_SETTINGS,
+        clickhouse_settings: SOURCE_QUERY_SETTINGS,
       })
     ).stream;
 

@@ -1,6 +1,6 @@
 // The ClickHouse source through @clickhouse/client: queries with typed
 // parameters, results streamed as JSONEachRow rows.
-import { ClickHouseError, type ClickHouseClient } from "@clickhouse/client";
+import { ClickHouseError, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { ExportError } from "../core/errors.js";
 import type { SourceDatabase, SourceQuery } from "../app/ports.js";
 
@@ -20,6 +20,33 @@ const RETRYABLE_CODES = new Set([
   "425",
 ]);
 
+/** Sent with every export query: strings and numbers exactly as stored; 64-bit integers as JSON numbers. */
+export const SOURCE_QUERY_SETTINGS = {
+  output_format_json_quote_64bit_integers: 0,
+  output_format_json_escape_forward_slashes: 0,
+} as const;
+
+export interface ClickHouseConnection {
+  url: string;
+  user: string;
+  password: string;
+  database: string;
+}
+
+/** The client the exports read with (the benchmark's raw-copy floor uses the same). */
+export function createClickHouseClient(conn: ClickHouseConnection): ClickHouseClient {
+  return createClient({
+    url: conn.url,
+    username: conn.user,
+    password: conn.password,
+    database: conn.database,
+    request_timeout: 30 * 60 * 1000,
+    compression: { response: true },
+    // Progress headers keep long exports' connections alive through proxies.
+    clickhouse_settings: { send_progress_in_http_headers: 1, http_headers_progress_interval_ms: "60000" },
+  });
+}
+
 export class ClickHouseSource implements SourceDatabase {
   constructor(private readonly client: ClickHouseClient) {}
 
@@ -29,11 +56,7 @@ export class ClickHouseSource implements SourceDatabase {
         query: query.sql,
         query_params: query.params,
         format: "JSONEachRow",
-        clickhouse_settings: {
-          // Strings and numbers exactly as stored; 64-bit integers as JSON numbers.
-          output_format_json_quote_64bit_integers: 0,
-          output_format_json_escape_forward_slashes: 0,
-        },
+        clickhouse_settings: SOURCE_QUERY_SETTINGS,
       });
       for await (const batch of result.stream()) {
         for (const row of batch) yield row.text;
