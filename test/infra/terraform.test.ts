@@ -16,7 +16,6 @@ import {
   stagingPrefix,
 } from "../../functions/src/core/names.js";
 import { INTERVALS, intervalMs, isAligned } from "../../functions/src/core/periods.js";
-import { firings } from "./cron.js";
 import {
   block,
   INFRA_DIR,
@@ -27,7 +26,8 @@ import {
   stringListIn,
   type Module,
 } from "./hcl.js";
-import { matchesLogFilter, parseLogFilter } from "./log-filter.js";
+import { parseLogFilter } from "../local/logging/filter.js";
+import { fireTimesBetween, parseCron } from "../local/scheduler/cron.js";
 import { parseTypeExpression, type TfType } from "./type-expr.js";
 
 const ROOT = join(INFRA_DIR, "..");
@@ -292,7 +292,9 @@ describe("BigQuery job completions", () => {
   });
 
   it("select DONE BigQueryAuditMetadata job changes in BigQuery projects", () => {
-    const terms = parseLogFilter(filter()).filter((t) => t.op === "=");
+    const terms = parseLogFilter(filter())
+      .comparisons()
+      .filter((t) => t.op === "=");
     const eq = Object.fromEntries(terms.map((t) => [t.path.join("."), t.value]));
     expect(eq).toEqual({
       "resource.type": "bigquery_project",
@@ -304,7 +306,8 @@ describe("BigQuery job completions", () => {
   it("require exactly the job labels the code sets", () => {
     const labelPrefix = "protoPayload.metadata.jobChange.job.jobConfig.labels.";
     const labelKeys = parseLogFilter(filter())
-      .filter((t) => t.op === ":*")
+      .comparisons()
+      .filter((t) => t.op === ":" && t.wildcard)
       .map((t) => t.path.join("."))
       .map((p) => {
         expect(p.startsWith(labelPrefix), p).toBe(true);
@@ -340,12 +343,12 @@ describe("BigQuery job completions", () => {
     ];
     for (const e of cases) {
       const data = { message: { data: Buffer.from(JSON.stringify(e)).toString("base64"), messageId: "1" } };
-      expect(matchesLogFilter(filter(), e), JSON.stringify(e.protoPayload.metadata.jobChange)).toBe(
+      expect(parseLogFilter(filter()).matches(e), JSON.stringify(e.protoPayload.metadata.jobChange)).toBe(
         decodeAuditEvent(data).kind === "ours",
       );
     }
-    expect(matchesLogFilter(filter(), entry("DONE", ours))).toBe(true);
-    expect(matchesLogFilter(filter(), entry("DONE", ours, "bigquery_dataset"))).toBe(false);
+    expect(parseLogFilter(filter()).matches(entry("DONE", ours))).toBe(true);
+    expect(parseLogFilter(filter()).matches(entry("DONE", ours, "bigquery_dataset"))).toBe(false);
   });
 
   it("route through one sink per destination project whose writer may publish to the topic", () => {
@@ -392,7 +395,7 @@ describe("Cloud Scheduler", () => {
     const from = new Date("2026-11-25T00:00:00Z");
     const to = new Date(from.getTime() + 21 * 86_400_000);
     for (const interval of INTERVALS) {
-      const times = firings(schedules[interval]!, from, to);
+      const times = fireTimesBetween(parseCron(schedules[interval]!), from, to);
       const expected = Math.round((to.getTime() - from.getTime()) / intervalMs(interval));
       expect(Math.abs(times.length - expected), interval).toBeLessThanOrEqual(1);
       for (const t of times) expect(isAligned(t, interval), `${interval} ${t.toISOString()}`).toBe(true);

@@ -11,7 +11,7 @@ import { mkdir, readdir, readFile, rename, rm, unlink, writeFile } from "node:fs
 import { basename, join } from "node:path";
 import { Transform, type Readable, type TransformCallback } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { Crc32c } from "./crc32c.js";
+import { Crc32c } from "../common/crc32c.js";
 import { GcsError, invalid, noSuchBucket, noSuchObject } from "./errors.js";
 import { KeyedLock } from "./keyed-lock.js";
 import { checkPreconditions, type Preconditions } from "./preconditions.js";

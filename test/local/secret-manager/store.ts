@@ -3,7 +3,7 @@
 import { randomBytes } from "node:crypto";
 import { RpcError, GrpcStatus } from "../grpc/server.js";
 import { toTimestamp, type Timestamp } from "../grpc/wellknown.js";
-import { crc32c } from "./crc32c.js";
+import { crc32c } from "../common/crc32c.js";
 
 export type VersionState = "ENABLED" | "DISABLED" | "DESTROYED";
 

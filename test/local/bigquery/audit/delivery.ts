@@ -3,7 +3,7 @@
 // binary-mode CloudEvent, data = {message: {data: base64(LogEntry), ...}, subscription}.
 // Tests can duplicate, delay or drop deliveries to exercise at-least-once handling.
 import { randomUUID } from "node:crypto";
-import { parseLogFilter, type LogFilter } from "./log-filter.js";
+import { parseLogFilter, type LogFilter } from "../../logging/filter.js";
 
 export interface AuditSink {
   /** Cloud Logging query language (subset): which entries the sink routes. */

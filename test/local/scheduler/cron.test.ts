@@ -9,7 +9,7 @@ import {
   fireTimesBetween,
   isValidTimeZone,
   CronError,
-} from "../local/scheduler/cron.js";
+} from "./cron.js";
 
 describe("parseCron rejects what unix-cron rejects", () => {
   const bad: [string, RegExp][] = [

@@ -9,12 +9,12 @@ import { gzipSync } from "node:zlib";
 import { BigQuery } from "@google-cloud/bigquery";
 import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { destinationTable } from "../../functions/src/core/models.js";
-import { serviceAccountAuth, staticTokenAuth } from "../local/bigquery/client-auth.js";
-import { startBigQueryServer, type BigQueryServer } from "../local/bigquery/server.js";
-import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
-import { Iam, type ServiceAccountKeyFile } from "../local/iam/iam.js";
-import { signJwt } from "../local/iam/jwt.js";
+import { destinationTable } from "../../../functions/src/core/models.js";
+import { serviceAccountAuth, staticTokenAuth } from "./client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./server.js";
+import { startGcsServer, type GcsServer } from "../gcs/server.js";
+import { Iam, type ServiceAccountKeyFile } from "../iam/iam.js";
+import { signJwt } from "../iam/jwt.js";
 import {
   BIGQUERY_ADMIN,
   BIGQUERY_DATA_EDITOR,
@@ -23,7 +23,7 @@ import {
   SEED_CUSTOM_ROLE,
   SEED_EVENTS_PERMISSIONS,
   withoutPermission,
-} from "../local/iam/roles.js";
+} from "../iam/roles.js";
 
 const PROJECT = "bqx-iam-project";
 const DATASET = "BatchExports";

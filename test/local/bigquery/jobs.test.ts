@@ -6,8 +6,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { staticTokenAuth } from "../local/bigquery/client-auth.js";
-import { startBigQueryServer, type BigQueryServer } from "../local/bigquery/server.js";
+import { staticTokenAuth } from "./client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./server.js";
 
 const PROJECT = "bqx-jobs-project";
 const DATASET = "ds";

@@ -5,8 +5,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ClickHouseError, ClickHouseLogLevel, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { clientTarget, generateSampleData, sampleDataFingerprint } from "../local/clickhouse/sample-data.js";
-import { startClickHouseServer, type ClickHouseServer } from "../local/clickhouse/server.js";
+import { clientTarget, generateSampleData, sampleDataFingerprint } from "./sample-data.js";
+import { startClickHouseServer, type ClickHouseServer } from "./server.js";
 
 const USER = "exporter";
 const PASSWORD = "s3cret: with spaces & symbols";

@@ -204,12 +204,44 @@ function evaluate(node: Node, entry: unknown): boolean {
   }
 }
 
-export interface LogFilter {
-  matches(entry: unknown): boolean;
+/** One comparison of a filter, e.g. `resource.type="bigquery_project"` or `labels.x:*` (wildcard). */
+export interface LogComparison {
+  path: string[];
+  op: string;
+  value: string;
+  wildcard: boolean;
 }
 
-/** Parses a filter; the empty filter matches everything. Throws on syntax errors. */
+export interface LogFilter {
+  matches(entry: unknown): boolean;
+  /** Every comparison in the filter, in source order (for tests that hold a filter's terms to code). */
+  comparisons(): LogComparison[];
+}
+
+function comparisonsOf(node: Node | undefined): LogComparison[] {
+  if (!node) return [];
+  switch (node.kind) {
+    case "and":
+    case "or":
+      return [...comparisonsOf(node.left), ...comparisonsOf(node.right)];
+    case "not":
+      return comparisonsOf(node.inner);
+    case "text":
+      return [];
+    case "cmp":
+      return [{ path: node.path, op: node.op, value: node.value, wildcard: node.wildcard }];
+  }
+}
+
+/**
+ * Parses a filter; the empty filter matches everything. Throws on syntax
+ * errors. The one evaluator of Logging filters here: the audit sink, the
+ * log-based metrics' tests and the Terraform tests all use it.
+ */
 export function parseLogFilter(filter: string): LogFilter {
   const ast = new Parser(tokenize(filter)).parse();
-  return { matches: (entry) => (ast ? evaluate(ast, entry) : true) };
+  return {
+    matches: (entry) => (ast ? evaluate(ast, entry) : true),
+    comparisons: () => comparisonsOf(ast),
+  };
 }

@@ -4,11 +4,11 @@
 import { Readable } from "node:stream";
 import { gzipSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
-import { parseLogFilter } from "../local/bigquery/audit/log-filter.js";
-import { ndjsonLines, sniffGzip } from "../local/bigquery/load/ndjson.js";
-import { gcsObjectSource } from "../local/bigquery/load/object-source.js";
-import { parseTimestampMicros } from "../local/bigquery/load/values.js";
-import { startHttpServer } from "../local/common/net.js";
+import { parseLogFilter } from "../logging/filter.js";
+import { ndjsonLines, sniffGzip } from "./load/ndjson.js";
+import { gcsObjectSource } from "./load/object-source.js";
+import { parseTimestampMicros } from "./load/values.js";
+import { startHttpServer } from "../common/net.js";
 
 const entry = {
   resource: { type: "bigquery_project" },

@@ -16,7 +16,7 @@ import {
   type GetFilesResponse,
 } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
+import { startGcsServer, type GcsServer } from "./server.js";
 
 let dir: string;
 let server: GcsServer;

@@ -8,10 +8,10 @@ import { gzipSync } from "node:zlib";
 import { BigQuery } from "@google-cloud/bigquery";
 import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { destinationTable } from "../../functions/src/core/models.js";
-import { staticTokenAuth } from "../local/bigquery/client-auth.js";
-import { startBigQueryServer, type BigQueryServer } from "../local/bigquery/server.js";
-import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
+import { destinationTable } from "../../../functions/src/core/models.js";
+import { staticTokenAuth } from "./client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./server.js";
+import { startGcsServer, type GcsServer } from "../gcs/server.js";
 
 const PROJECT = "bqx-query-project";
 const BUCKET = "bqx-query-staging";

@@ -12,7 +12,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { CRC32C, Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
+import { startGcsServer, type GcsServer } from "./server.js";
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;

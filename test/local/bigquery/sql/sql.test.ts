@@ -7,8 +7,8 @@ import {
   eventsInsertMergeSql,
   exampleQuerySql,
   personsMergeSql,
-} from "../../functions/src/core/destination-sql.js";
-import { modelFields } from "../../functions/src/core/models.js";
+} from "../../../../functions/src/core/destination-sql.js";
+import { modelFields } from "../../../../functions/src/core/models.js";
 import {
   BigQueryEngineError,
   type Cell,
@@ -17,11 +17,11 @@ import {
   type QueryParameter,
   type StatementResult,
   type TableRef,
-} from "../local/bigquery/contracts.js";
+} from "../contracts.js";
 import { readFileSync } from "node:fs";
-import { createQueryEngine } from "../local/bigquery/sql/engine.js";
-import { SUPPORTED_FUNCTIONS } from "../local/bigquery/sql/functions.js";
-import { MemoryCatalog } from "../local/bigquery/sql/memory-catalog.js";
+import { createQueryEngine } from "./engine.js";
+import { SUPPORTED_FUNCTIONS } from "./functions.js";
+import { MemoryCatalog } from "./memory-catalog.js";
 
 const PROJECT = "test-project";
 let instance: DuckDBInstance;
@@ -566,7 +566,7 @@ describe("GoogleSQL expressions as BigQuery evaluates them", () => {
 
 describe("SUPPORTED.md", () => {
   it("lists exactly the functions the translation supports", () => {
-    const doc = readFileSync(new URL("../local/bigquery/sql/SUPPORTED.md", import.meta.url), "utf8");
+    const doc = readFileSync(new URL("./SUPPORTED.md", import.meta.url), "utf8");
     const section = /## Functions\n\n([\s\S]*?)\n\n/.exec(doc)?.[1] ?? "";
     const listed = section
       .replace(/\.$/, "")

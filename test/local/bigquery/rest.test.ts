@@ -5,9 +5,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { destinationTable, modelFields } from "../../functions/src/core/models.js";
-import { staticTokenAuth } from "../local/bigquery/client-auth.js";
-import { startBigQueryServer, type BigQueryServer } from "../local/bigquery/server.js";
+import { destinationTable, modelFields } from "../../../functions/src/core/models.js";
+import { staticTokenAuth } from "./client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./server.js";
 
 const PROJECT = "bqx-local-project";
 

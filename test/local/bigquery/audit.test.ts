@@ -1,18 +1,19 @@
 // The audit LogEntry of a finished job, selected by the production log-sink
-// filter (read from infra/main.tf) and pushed as a Pub/Sub CloudEvent, the way
+// filter (read from infra/ as Terraform deploys it) and pushed as a Pub/Sub CloudEvent, the way
 // Eventarc calls a gen2 function; duplicated, dropped and retried on demand.
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { gzipSync } from "node:zlib";
 import { BigQuery } from "@google-cloud/bigquery";
 import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { jobLabels } from "../../functions/src/core/names.js";
-import { staticTokenAuth } from "../local/bigquery/client-auth.js";
-import { startBigQueryServer, type BigQueryServer } from "../local/bigquery/server.js";
-import { readBody, startHttpServer, type RunningHttpServer } from "../local/common/net.js";
-import { startGcsServer, type GcsServer } from "../local/gcs/server.js";
+import { jobLabels } from "../../../functions/src/core/names.js";
+import { auditSinkFilter } from "../../infra/hcl.js";
+import { staticTokenAuth } from "./client-auth.js";
+import { startBigQueryServer, type BigQueryServer } from "./server.js";
+import { readBody, startHttpServer, type RunningHttpServer } from "../common/net.js";
+import { startGcsServer, type GcsServer } from "../gcs/server.js";
 
 const PROJECT = "bqx-audit-project";
 const DATASET = "BatchExports";
@@ -25,14 +26,6 @@ interface Push {
     message: { data: string; messageId: string; publishTime: string; attributes?: Record<string, string> };
     subscription: string;
   };
-}
-
-/** The sink filter exactly as Terraform deploys it. */
-function productionFilter(): string {
-  const tf = readFileSync(path.join(import.meta.dirname, "../../infra/main.tf"), "utf8");
-  const m = /audit_sink_filter\s*=\s*<<-EOT\n([\s\S]*?)\n\s*EOT/.exec(tf);
-  if (!m?.[1]) throw new Error("audit_sink_filter not found in infra/main.tf");
-  return m[1];
 }
 
 /** The parts of the LogEntry that finalizeRun reads. */
@@ -109,7 +102,7 @@ describe("audit CloudEvents on job completion", () => {
     server = await startBigQueryServer({
       dataDir: path.join(dir, "bq"),
       gcs: { url: gcs.url },
-      auditSinks: [{ filter: productionFilter(), url: receiver.url, topic: TOPIC }],
+      auditSinks: [{ filter: await auditSinkFilter(), url: receiver.url, topic: TOPIC }],
       auditDelivery: { retryBaseMs: 10 },
     });
     bq = new BigQuery({ projectId: PROJECT, apiEndpoint: server.url, authClient: staticTokenAuth() });

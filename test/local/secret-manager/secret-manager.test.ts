@@ -3,9 +3,9 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { status } from "@grpc/grpc-js";
-import { startSecretManagerServer, type RunningSecretManager } from "../local/secret-manager/server.js";
-import { crc32c } from "../local/secret-manager/crc32c.js";
-import { LOOPBACK_CA_PATH } from "../local/grpc/tls.js";
+import { startSecretManagerServer, type RunningSecretManager } from "./server.js";
+import { crc32c } from "../common/crc32c.js";
+import { LOOPBACK_CA_PATH } from "../grpc/tls.js";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
@@ -302,7 +302,7 @@ describe("local Secret Manager over TLS, with the client's own credentials", () 
 
   it("serves a client constructed the production way (authClient, default TLS roots from GRPC_DEFAULT_SSL_ROOTS_FILE_PATH)", async () => {
     // grpc-js reads that variable once at load, so the client runs in its own process.
-    const probe = fileURLToPath(new URL("../local/secret-manager/probe-client.ts", import.meta.url));
+    const probe = fileURLToPath(new URL("./probe-client.ts", import.meta.url));
     const run = (name: string, token: string) =>
       new Promise<string>((resolve, reject) => {
         execFile(

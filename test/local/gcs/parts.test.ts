@@ -5,13 +5,13 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { CRC32C } from "@google-cloud/storage";
 import { describe, expect, it } from "vitest";
-import { Crc32c, crc32cBase64 } from "../local/gcs/crc32c.js";
-import { GcsError } from "../local/gcs/errors.js";
-import { listPage, type ListQuery } from "../local/gcs/listing.js";
-import { parseRelated, relatedBoundary } from "../local/gcs/multipart.js";
-import type { ObjectMeta } from "../local/gcs/resources.js";
-import { parseContentRange } from "../local/gcs/resumable.js";
-import { route } from "../local/gcs/routes.js";
+import { Crc32c, crc32cBase64 } from "../common/crc32c.js";
+import { GcsError } from "./errors.js";
+import { listPage, type ListQuery } from "./listing.js";
+import { parseRelated, relatedBoundary } from "./multipart.js";
+import type { ObjectMeta } from "./resources.js";
+import { parseContentRange } from "./resumable.js";
+import { route } from "./routes.js";
 
 function clientCrc(data: Buffer): string {
   const c = new CRC32C();

@@ -3,12 +3,12 @@
 // reference implementation (the ZetaSQL evaluator), or fail where it fails.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import { BigQueryEngineError, type Cell, type QueryEngine } from "../local/bigquery/contracts.js";
-import { createQueryEngine } from "../local/bigquery/sql/engine.js";
-import { MemoryCatalog } from "../local/bigquery/sql/memory-catalog.js";
-import { canonicalJson } from "../local/bigquery/sql/json-text.js";
-import { ReferenceEvaluator, type ReferenceTable } from "../local/bigquery/sql/reference-evaluator.js";
-import type { SqlType } from "../local/zetasql/analyzer.js";
+import { BigQueryEngineError, type Cell, type QueryEngine } from "../contracts.js";
+import { createQueryEngine } from "./engine.js";
+import { MemoryCatalog } from "./memory-catalog.js";
+import { canonicalJson } from "./json-text.js";
+import { ReferenceEvaluator, type ReferenceTable } from "./reference-evaluator.js";
+import type { SqlType } from "../../zetasql/analyzer.js";
 
 let instance: DuckDBInstance;
 let connection: DuckDBConnection;

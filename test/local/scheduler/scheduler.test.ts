@@ -4,9 +4,9 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import { status } from "@grpc/grpc-js";
 import type { IncomingHttpHeaders } from "node:http";
-import { startSchedulerServer, type RunningScheduler } from "../local/scheduler/server.js";
-import { startHttpServer, readBody, type RunningHttpServer } from "../local/common/net.js";
-import { backoffMs } from "../local/scheduler/dispatch.js";
+import { startSchedulerServer, type RunningScheduler } from "./server.js";
+import { startHttpServer, readBody, type RunningHttpServer } from "../common/net.js";
+import { backoffMs } from "./dispatch.js";
 
 const PARENT = "projects/demo/locations/us-central1";
 
