@@ -20,7 +20,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import type { ExportDefinitionInput } from "../../functions/src/core/definition.js";
-import { exampleQuerySql } from "../../functions/src/core/destination-sql.js";
+import { exampleQuerySql } from "../fixtures/seed-example-query.js";
 import { quoteTable, type TableRef } from "../../functions/src/core/identifiers.js";
 import type { RunManifest, RunSummary } from "../../functions/src/core/manifest.js";
 import { floorToInterval, periodBefore, type Period } from "../../functions/src/core/periods.js";

@@ -1,15 +1,11 @@
 // Shape checks of the destination SQL; the ZetaSQL analysis and the MERGE
 // semantics are in test/integration/destination-sql.test.ts.
 import { describe, it, expect } from "vitest";
-import {
-  dropTableSql,
-  eventsInsertMergeSql,
-  exampleQuerySql,
-  personsMergeSql,
-} from "../../functions/src/core/destination-sql.js";
+import { eventsInsertMergeSql, personsMergeSql } from "../../functions/src/core/destination-sql.js";
 import { ExportError } from "../../functions/src/core/errors.js";
 import type { TableRef } from "../../functions/src/core/identifiers.js";
 import { modelFields } from "../../functions/src/core/models.js";
+import { exampleQuerySql } from "../fixtures/seed-example-query.js";
 
 const ok: TableRef = { projectId: "my-project", datasetId: "BatchExports", tableId: "persons" };
 const stage: TableRef = { ...ok, tableId: "persons_stage" };
@@ -25,7 +21,6 @@ describe("identifiers never reach SQL unchecked", () => {
     ["personsMergeSql (final)", (bad) => personsMergeSql(bad, stage, true)],
     ["personsMergeSql (stage)", (bad) => personsMergeSql(ok, bad, false)],
     ["eventsInsertMergeSql", (bad) => eventsInsertMergeSql(bad, stage)],
-    ["dropTableSql", (bad) => dropTableSql(bad)],
     ["exampleQuerySql", (bad) => exampleQuerySql(ok, bad)],
   ];
   for (const [builder, build] of builders) {
@@ -64,10 +59,6 @@ describe("statement shapes", () => {
     expect(() => eventsInsertMergeSql(ok, stage, { min: new Date("x"), max: new Date() })).toThrow(
       RangeError,
     );
-  });
-
-  it("DROP is idempotent (IF EXISTS)", () => {
-    expect(dropTableSql(stage)).toBe("DROP TABLE IF EXISTS `my-project.BatchExports.persons_stage`");
   });
 
   it("the example query is the seed's, on the given tables", () => {

@@ -3,7 +3,6 @@ import {
   decideClaim,
   newAttempt,
   parseManifest,
-  periodFromRunId,
   summaryFromMetadata,
   manifestMetadata,
   transition,
@@ -103,19 +102,6 @@ describe("newAttempt", () => {
     expect(next.job).toBeUndefined();
     expect(next.error).toBeUndefined();
     expect(next.history).toHaveLength(failed.history.length + 1);
-  });
-});
-
-describe("periodFromRunId", () => {
-  it("round-trips the ids names.runId mints", () => {
-    expect(periodFromRunId("events-hourly", runId("events-hourly", period))).toEqual(period);
-  });
-  it.each([
-    ["another export", "persons-hourly-20261125t100000z-20261125t110000z"],
-    ["garbage", "events-hourly-nope"],
-    ["impossible date", "events-hourly-20261325t100000z-20261125t110000z"],
-  ])("refuses %s", (_n, id) => {
-    expect(periodFromRunId("events-hourly", id)).toBeUndefined();
   });
 });
 

@@ -1,6 +1,5 @@
 import { describe, it, expect } from "vitest";
 import {
-  dropJobId,
   EXPORT_ID_PATTERN,
   JOB_LABELS,
   jobLabels,
@@ -9,6 +8,7 @@ import {
   manifestPrefix,
   mergeJobId,
   partObject,
+  periodFromRunId,
   runId,
   stageTableId,
   stagingPrefix,
@@ -91,14 +91,14 @@ describe("run and job ids", () => {
       for (const period of [hour, nextHour]) {
         const run = runId(exportId, period);
         for (const attempt of [1, 2, 3]) {
-          for (const id of [loadJobId(run, attempt), mergeJobId(run, attempt), dropJobId(run, attempt)]) {
+          for (const id of [loadJobId(run, attempt), mergeJobId(run, attempt)]) {
             expect(id).toMatch(JOB_ID);
             ids.add(id);
           }
         }
       }
     }
-    expect(ids.size).toBe(2 * 2 * 3 * 3);
+    expect(ids.size).toBe(2 * 2 * 3 * 2);
   });
 
   it("attempt 1 and attempt 11 do not collide", () => {
@@ -149,5 +149,22 @@ describe("Cloud Storage objects", () => {
     expect(parts[0]).toBe(`${prefix}part-00000.ndjson.gz`);
     expect([...parts].sort()).toEqual(parts);
     expect(stagingPrefix("e", "r", 1)).not.toBe(stagingPrefix("e", "r", 2));
+  });
+});
+
+describe("periodFromRunId", () => {
+  const hour: Period = {
+    start: new Date("2026-11-25T10:00:00Z"),
+    end: new Date("2026-11-25T11:00:00Z"),
+  };
+  it("round-trips the ids names.runId mints", () => {
+    expect(periodFromRunId("events-hourly", runId("events-hourly", hour))).toEqual(hour);
+  });
+  it.each([
+    ["another export", "persons-hourly-20261125t100000z-20261125t110000z"],
+    ["garbage", "events-hourly-nope"],
+    ["impossible date", "events-hourly-20261325t100000z-20261125t110000z"],
+  ])("refuses %s", (_n, id) => {
+    expect(periodFromRunId("events-hourly", id)).toBeUndefined();
   });
 });

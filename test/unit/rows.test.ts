@@ -1,14 +1,14 @@
 import { describe, it, expect } from "vitest";
-import {
-  createRowEncoder,
-  encodeRow,
-  jsonDocument,
-  jsonNumberFits,
-  wellFormed,
-} from "../../functions/src/core/rows.js";
+import { jsonDocument, jsonNumberFits, wellFormed } from "../../functions/src/core/json-text.js";
+import { createRowEncoder } from "../../functions/src/core/rows.js";
 import { modelFields, type ModelName } from "../../functions/src/core/models.js";
 import { isExportError } from "../../functions/src/core/errors.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
+
+/** One line through a fresh encoder. */
+function encodeRow(model: ModelName, useJsonType: boolean, row: Record<string, unknown>): string {
+  return createRowEncoder(model, useJsonType).encode(row);
+}
 
 function eventRow(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {

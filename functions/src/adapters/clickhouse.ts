@@ -2,7 +2,8 @@
 // parameters, results streamed as JSONEachRow rows.
 import { ClickHouseError, createClient, type ClickHouseClient } from "@clickhouse/client";
 import { ExportError } from "../core/errors.js";
-import type { SourceDatabase, SourceQuery } from "../app/ports.js";
+import type { SourceDatabase } from "../app/ports.js";
+import type { SourceQuery } from "../core/source-sql.js";
 
 // ClickHouse error codes worth a retry: timeouts, memory pressure, too many
 // simultaneous queries, network and replica trouble.

@@ -15,7 +15,7 @@ import { createRowEncoder } from "../core/rows.js";
 import { checkTableSchema } from "../core/schema-check.js";
 import { eventsQuery, personsQuery, type EventsSelection } from "../core/source-sql.js";
 import type { AppDeps } from "./deps.js";
-import { completeLoad } from "./finalize-run.js";
+import { completeLoad } from "./complete-load.js";
 import type { Warehouse } from "./ports.js";
 import { RunRecord } from "./run-record.js";
 import { stageRows } from "./stage-rows.js";

@@ -4,6 +4,7 @@
 import type { Readable } from "node:stream";
 import type { TableRef } from "../core/identifiers.js";
 import type { TableResource } from "../core/models.js";
+import type { SourceQuery } from "../core/source-sql.js";
 
 export interface StoredObject {
   text: string;
@@ -35,11 +36,6 @@ export interface ObjectStore {
   /** Streams `body` (already gzip-compressed) into a new object; resolves with its size. */
   upload(name: string, body: Readable): Promise<number>;
   deletePrefix(prefix: string): Promise<number>;
-}
-
-export interface SourceQuery {
-  sql: string;
-  params: Record<string, unknown>;
 }
 
 export interface SourceDatabase {

@@ -9,7 +9,7 @@ import { manifestPrefix } from "../core/names.js";
 import { compactTimestamp } from "../core/periods.js";
 import type { AppDeps } from "./deps.js";
 import { exportPeriod } from "./export-period.js";
-import { completeLoad } from "./finalize-run.js";
+import { completeLoad } from "./complete-load.js";
 import { RunRecord } from "./run-record.js";
 
 const SWEEP_DAYS = 8;

@@ -1,6 +1,5 @@
-// GoogleSQL run in the destination after a load: the persons MERGE, the
-// insert-only events MERGE (deduplicate), dropping stage tables, and the
-// seed's example query. Table names go through quoteTable (validated and
+// GoogleSQL run in the destination after a load: the persons MERGE and the
+// insert-only events MERGE. Table names go through quoteTable (validated and
 // quoted); column names come from the models, never from input.
 import { quoteTable, type TableRef } from "./identifiers.js";
 import { modelFields, PERSONS_KEY, PERSONS_VERSIONS, type ModelName } from "./models.js";
@@ -102,30 +101,5 @@ export function eventsInsertMergeSql(final: TableRef, stage: TableRef, bounds?: 
     `ON final.${col("uuid")} = stage.${col("uuid")}`,
     ...prune,
     insertClause(columns),
-  ].join("\n");
-}
-
-/** Drops a stage table; IF EXISTS makes a repeated finalize harmless. */
-export function dropTableSql(ref: TableRef): string {
-  return `DROP TABLE IF EXISTS ${quoteTable(ref)}`;
-}
-
-/** The seed's example: count unique persons that have triggered each event. */
-export function exampleQuerySql(events: TableRef, persons: TableRef): string {
-  return [
-    "SELECT",
-    "  event,",
-    "  COUNT(persons.person_id) AS unique_persons_count",
-    "FROM",
-    `  ${quoteTable(events)} AS events`,
-    "LEFT JOIN",
-    `  ${quoteTable(persons)} AS persons`,
-    "  ON events.distinct_id = persons.distinct_id AND events.team_id = persons.team_id",
-    "WHERE",
-    "  persons.person_id IS NOT NULL",
-    "GROUP BY",
-    "  event",
-    "ORDER BY",
-    "  unique_persons_count DESC",
   ].join("\n");
 }

@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { ExportError } from "./errors.js";
 import { exportDefinitionSchema } from "./definition.js";
-import { compactTimestamp, type Period } from "./periods.js";
+import type { Period } from "./periods.js";
 
 export const RUN_STATES = ["STAGING", "LOADING", "COMPLETED", "FAILED"] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -79,23 +79,6 @@ export function parseManifest(text: string, objectName: string): RunManifest {
 
 export function manifestPeriod(m: RunManifest): Period {
   return { start: new Date(m.period.start), end: new Date(m.period.end) };
-}
-
-/** Recovers the period from a run id ("<export>-<start>-<end>", see names.runId). */
-export function periodFromRunId(exportId: string, runId: string): Period | undefined {
-  if (!runId.startsWith(`${exportId}-`)) return undefined;
-  const m = /^(\d{8}t\d{6}z)-(\d{8}t\d{6}z)$/.exec(runId.slice(exportId.length + 1));
-  if (!m) return undefined;
-  const toDate = (s: string) =>
-    new Date(
-      `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
-    );
-  const period = { start: toDate(m[1]!), end: toDate(m[2]!) };
-  if (Number.isNaN(period.start.getTime()) || Number.isNaN(period.end.getTime())) return undefined;
-  // Round-trip check: only ids we minted are accepted.
-  if (`${compactTimestamp(period.start)}-${compactTimestamp(period.end)}`.toLowerCase() !== m[0])
-    return undefined;
-  return period;
 }
 
 export type ClaimDecision =

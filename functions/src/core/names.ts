@@ -32,6 +32,23 @@ export function runId(exportId: string, period: Period): string {
   return `${exportId}-${periodSlug(period)}`;
 }
 
+/** Recovers the period from a run id ("<export>-<start>-<end>", see names.runId). */
+export function periodFromRunId(exportId: string, runId: string): Period | undefined {
+  if (!runId.startsWith(`${exportId}-`)) return undefined;
+  const m = /^(\d{8}t\d{6}z)-(\d{8}t\d{6}z)$/.exec(runId.slice(exportId.length + 1));
+  if (!m) return undefined;
+  const toDate = (s: string) =>
+    new Date(
+      `${s.slice(0, 4)}-${s.slice(4, 6)}-${s.slice(6, 8)}T${s.slice(9, 11)}:${s.slice(11, 13)}:${s.slice(13, 15)}Z`,
+    );
+  const period = { start: toDate(m[1]!), end: toDate(m[2]!) };
+  if (Number.isNaN(period.start.getTime()) || Number.isNaN(period.end.getTime())) return undefined;
+  // Round-trip check: only ids we minted are accepted.
+  if (`${compactTimestamp(period.start)}-${compactTimestamp(period.end)}`.toLowerCase() !== m[0])
+    return undefined;
+  return period;
+}
+
 export function jobLabels(exportId: string, run: string, model: ModelName): Record<string, string> {
   return { [JOB_LABELS.export]: exportId, [JOB_LABELS.run]: run, [JOB_LABELS.model]: model };
 }
@@ -45,9 +62,6 @@ export function loadJobId(run: string, attempt: number): string {
 }
 export function mergeJobId(run: string, attempt: number): string {
   return `bqx_${run}_a${attempt}_merge`;
-}
-export function dropJobId(run: string, attempt: number): string {
-  return `bqx_${run}_a${attempt}_drop`;
 }
 
 /** Unique per (table, period, attempt), in the destination dataset. */

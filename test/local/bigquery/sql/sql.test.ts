@@ -2,13 +2,10 @@
 // translation and execution against an in-memory catalog.
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
-import {
-  dropTableSql,
-  eventsInsertMergeSql,
-  exampleQuerySql,
-  personsMergeSql,
-} from "../../../../functions/src/core/destination-sql.js";
+import { eventsInsertMergeSql, personsMergeSql } from "../../../../functions/src/core/destination-sql.js";
+import { quoteTable } from "../../../../functions/src/core/identifiers.js";
 import { modelFields } from "../../../../functions/src/core/models.js";
+import { exampleQuerySql } from "../../../fixtures/seed-example-query.js";
 import {
   BigQueryEngineError,
   type Cell,
@@ -416,14 +413,16 @@ describe("the product's destination SQL (functions/src/core/destination-sql.ts)"
       ]);
     });
 
-    it("exampleQuerySql runs and dropTableSql drops the stage tables", async () => {
+    it("runs the seed's example query, and DROP TABLE IF EXISTS drops the stage tables", async () => {
       // One person each; the two counts tie, so their order is unspecified.
       expect((await select(exampleQuerySql(events, final))).sort()).toEqual([
         ["a", "1"],
         ["b", "1"],
       ]);
       for (const r of [stage, eventsStage]) {
-        const prepared = await engine.prepare(dropTableSql(r), { projectId: PROJECT });
+        const prepared = await engine.prepare(`DROP TABLE IF EXISTS ${quoteTable(r)}`, {
+          projectId: PROJECT,
+        });
         expect(prepared.drops).toEqual([r]);
         await prepared.run();
         expect(catalog.getTable(r)).toBeUndefined();
