@@ -1,6 +1,8 @@
 // Runtime configuration, parsed once from the environment at the edge.
 import { z } from "zod";
 import { ExportError } from "./core/errors.js";
+import { DEFAULT_SETTLE_MS, INTERVALS, type Interval } from "./core/periods.js";
+import { DEFAULT_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS } from "./core/source-sql.js";
 
 const MiB = 1024 * 1024;
 
@@ -26,7 +28,12 @@ const envSchema = z.object({
     .min(1024)
     .default(256 * MiB),
   /** How far before the period start an event's `timestamp` may be and still be exported. */
-  BQX_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(365).optional(),
+  BQX_LOOKBACK_DAYS: z.coerce.number().int().min(0).max(MAX_LOOKBACK_DAYS).default(DEFAULT_LOOKBACK_DAYS),
+  /**
+   * Seconds after a period's end before its rows are read (all intervals);
+   * unset: PostHog's delays, 30 s after 5-minute periods and 60 s otherwise.
+   */
+  BQX_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3600).optional(),
   /** A STAGING run untouched for this long is considered crashed and is retried. */
   BQX_STALE_AFTER_SECONDS: z.coerce.number().int().min(60).default(3600),
   // Endpoints of the local stack; unset in production.
@@ -35,6 +42,8 @@ const envSchema = z.object({
   BQX_SECRET_MANAGER_ENDPOINT: z.string().optional(),
   /** Local stack only: the access token standing for the function's own identity. */
   BQX_BIGQUERY_ACCESS_TOKEN: z.string().optional(),
+  /** Local stack only: the IAM Credentials API base URL (impersonation). */
+  BQX_IAM_CREDENTIALS_ENDPOINT: z.string().optional(),
 });
 
 export interface Config {
@@ -42,9 +51,17 @@ export interface Config {
   clickhouse: { url: string; user: string; password: string; database: string };
   logLevel: "DEBUG" | "INFO" | "WARNING" | "ERROR";
   partBytes: number;
-  lookbackDays: number | undefined;
+  lookbackDays: number;
+  /** Per interval: how long after a period's end its rows may be read. */
+  settleMs: Record<Interval, number>;
   staleAfterMs: number;
-  endpoints: { storage?: string; bigquery?: string; bigqueryAccessToken?: string; secretManager?: string };
+  endpoints: {
+    storage?: string;
+    bigquery?: string;
+    bigqueryAccessToken?: string;
+    secretManager?: string;
+    iamCredentials?: string;
+  };
 }
 
 export function loadConfig(env: Record<string, string | undefined>): Config {
@@ -67,12 +84,19 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     logLevel: e.BQX_LOG_LEVEL,
     partBytes: e.BQX_PART_BYTES,
     lookbackDays: e.BQX_LOOKBACK_DAYS,
+    settleMs: Object.fromEntries(
+      INTERVALS.map((i) => [
+        i,
+        e.BQX_SETTLE_SECONDS === undefined ? DEFAULT_SETTLE_MS[i] : e.BQX_SETTLE_SECONDS * 1000,
+      ]),
+    ) as Record<Interval, number>,
     staleAfterMs: e.BQX_STALE_AFTER_SECONDS * 1000,
     endpoints: {
       ...(e.STORAGE_EMULATOR_HOST ? { storage: e.STORAGE_EMULATOR_HOST } : {}),
       ...(e.BQX_BIGQUERY_ENDPOINT ? { bigquery: e.BQX_BIGQUERY_ENDPOINT } : {}),
       ...(e.BQX_BIGQUERY_ACCESS_TOKEN ? { bigqueryAccessToken: e.BQX_BIGQUERY_ACCESS_TOKEN } : {}),
       ...(e.BQX_SECRET_MANAGER_ENDPOINT ? { secretManager: e.BQX_SECRET_MANAGER_ENDPOINT } : {}),
+      ...(e.BQX_IAM_CREDENTIALS_ENDPOINT ? { iamCredentials: e.BQX_IAM_CREDENTIALS_ENDPOINT } : {}),
     },
   };
 }

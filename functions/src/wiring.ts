@@ -5,19 +5,22 @@ import { BigQuery } from "@google-cloud/bigquery";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { Storage } from "@google-cloud/storage";
 import * as grpc from "@grpc/grpc-js";
-import { JWT, OAuth2Client, type AuthClient } from "google-auth-library";
+import { GoogleAuth, Impersonated, JWT, OAuth2Client, type AuthClient } from "google-auth-library";
 import { z } from "zod";
 import type { Config } from "./config.js";
+import { credentialsOf, type Credentials, type Destination } from "./core/definition.js";
 import { ExportError } from "./core/errors.js";
 import type { AppDeps } from "./app/deps.js";
 import type { SecretSource, Warehouse, WarehouseFactory } from "./app/ports.js";
 import { BigQueryWarehouse } from "./adapters/bigquery.js";
 import { ClickHouseSource, createClickHouseClient } from "./adapters/clickhouse.js";
 import { GcsObjectStore } from "./adapters/gcs.js";
+import { fromGoogleError, googleErrorStatus } from "./adapters/google-errors.js";
 import { SecretManagerSource } from "./adapters/secrets.js";
 import type { Logger } from "./log.js";
 
 const BIGQUERY_SCOPE = "https://www.googleapis.com/auth/bigquery";
+const CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform";
 
 // The fields of a service-account JSON key file that we use.
 const keyFileSchema = z.object({
@@ -60,24 +63,95 @@ export function keyAuth(keyJson: string, secretName: string): JWT {
   return jwt;
 }
 
+/** How long a destination's BigQuery client (and the token it holds) is reused by an instance. */
+const CLIENT_TTL_MS = 10 * 60 * 1000;
+
+/**
+ * BigQuery clients per destination credentials, cached per function instance
+ * for CLIENT_TTL_MS: a key secret is read once per version (SecretManagerSource
+ * caches it too) and an impersonated token is reused until it nears expiry,
+ * instead of one Secret Manager read or IAM call per run.
+ */
 class DestinationWarehouses implements WarehouseFactory {
+  private readonly cache = new Map<string, { warehouse: Promise<Warehouse>; at: number }>();
+
   constructor(
     private readonly secrets: SecretSource,
     private readonly apiEndpoint: string | undefined,
-    private readonly keylessAuth: AuthClient | undefined,
+    /** The function's own identity; undefined: application default credentials. */
+    private readonly functionAuth: () => Promise<AuthClient>,
+    private readonly iamCredentialsEndpoint: string | undefined,
   ) {}
 
-  async forDestination(projectId: string, keySecret: string | undefined): Promise<Warehouse> {
-    const authClient = keySecret
-      ? keyAuth(await this.secrets.access(keySecret), keySecret)
-      : this.keylessAuth;
+  forDestination(dest: Destination): Promise<Warehouse> {
+    const credentials = credentialsOf(dest);
+    const key = `${dest.projectId}|${JSON.stringify(credentials)}`;
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < CLIENT_TTL_MS) return hit.warehouse;
+    const warehouse = this.build(dest.projectId, credentials);
+    this.cache.set(key, { warehouse, at: Date.now() });
+    warehouse.catch(() => this.cache.delete(key));
+    return warehouse;
+  }
+
+  private async build(projectId: string, credentials: Credentials): Promise<Warehouse> {
+    const authClient = await this.authFor(credentials);
     const bq = new BigQuery({
       projectId,
       ...(this.apiEndpoint ? { apiEndpoint: this.apiEndpoint } : {}),
-      ...(authClient ? { authClient } : {}),
+      authClient,
     });
     return new BigQueryWarehouse(bq);
   }
+
+  private async authFor(credentials: Credentials): Promise<AuthClient> {
+    switch (credentials.mode) {
+      case "key":
+        return keyAuth(await this.secrets.access(credentials.secret), credentials.secret);
+      case "function":
+        return this.functionAuth();
+      case "impersonate": {
+        const target = credentials.serviceAccount;
+        const client = new Impersonated({
+          sourceClient: await this.functionAuth(),
+          targetPrincipal: target,
+          targetScopes: [BIGQUERY_SCOPE],
+          lifetime: 3600,
+          delegates: [],
+          ...(this.iamCredentialsEndpoint ? { endpoint: this.iamCredentialsEndpoint } : {}),
+        });
+        // Fetch the first token now, so a missing grant is reported as such
+        // and not as a failure of whichever BigQuery call came first.
+        try {
+          await client.getAccessToken();
+        } catch (err) {
+          throw impersonationError(err, target);
+        }
+        return client;
+      }
+    }
+  }
+}
+
+/** A failed generateAccessToken, worded with the grant that fixes it. */
+export function impersonationError(err: unknown, target: string): ExportError {
+  const status = googleErrorStatus(err);
+  const detail = err instanceof Error ? err.message : String(err);
+  if (status === 403 || /PERMISSION_DENIED/.test(detail)) {
+    return new ExportError(
+      "PERMISSION_DENIED",
+      `The function may not impersonate ${target} (iam.serviceAccounts.getAccessToken denied): grant the function's service account roles/iam.serviceAccountTokenCreator on ${target}. ${detail}`,
+      { cause: err, details: { permission: "iam.serviceAccounts.getAccessToken", serviceAccount: target } },
+    );
+  }
+  if (status === 404 || /NOT_FOUND/.test(detail)) {
+    return new ExportError(
+      "BAD_CREDENTIALS",
+      `Service account ${target} does not exist: fix destination.impersonate, or create the account and grant it access to the dataset. ${detail}`,
+      { cause: err, details: { serviceAccount: target } },
+    );
+  }
+  return fromGoogleError(err, `impersonating ${target}`);
 }
 
 function secretManagerClient(endpoint: string | undefined): SecretManagerServiceClient {
@@ -92,32 +166,45 @@ function secretManagerClient(endpoint: string | undefined): SecretManagerService
   });
 }
 
+/**
+ * The function's own identity: application default credentials in
+ * production; on the local stack, the access token the stack minted for the
+ * functions' service account (BQX_BIGQUERY_ACCESS_TOKEN).
+ */
+function functionIdentity(config: Config): () => Promise<AuthClient> {
+  const token = config.endpoints.bigqueryAccessToken;
+  if (token !== undefined) {
+    const local = new OAuth2Client();
+    local.setCredentials({ access_token: token, expiry_date: Date.now() + 365 * 24 * 3600 * 1000 });
+    return () => Promise.resolve(local);
+  }
+  const auth = new GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] });
+  let client: Promise<AuthClient> | undefined;
+  return () => (client ??= auth.getClient());
+}
+
 export function createDeps(config: Config, log: Logger, now: () => Date = () => new Date()): AppDeps {
   const storage = new Storage(config.endpoints.storage ? { apiEndpoint: config.endpoints.storage } : {});
   const secrets = new SecretManagerSource(secretManagerClient(config.endpoints.secretManager));
-  // Without a key secret the function's own identity is used; on the local
-  // stack that identity is the emulator's default principal.
-  let keyless: AuthClient | undefined;
-  if (config.endpoints.bigquery) {
-    const local = new OAuth2Client();
-    local.setCredentials({
-      access_token: "local-default-principal",
-      expiry_date: Date.now() + 365 * 24 * 3600 * 1000,
-    });
-    keyless = local;
-  }
   const clickhouse = createClickHouseClient(config.clickhouse);
   return {
     store: new GcsObjectStore(storage.bucket(config.stagingBucket)),
     source: new ClickHouseSource(clickhouse),
-    warehouses: new DestinationWarehouses(secrets, config.endpoints.bigquery, keyless),
+    warehouses: new DestinationWarehouses(
+      secrets,
+      config.endpoints.bigquery,
+      functionIdentity(config),
+      config.endpoints.iamCredentials,
+    ),
     settings: {
       partBytes: config.partBytes,
       lookbackDays: config.lookbackDays,
+      settleMs: config.settleMs,
       staleAfterMs: config.staleAfterMs,
       database: config.clickhouse.database,
     },
     now,
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log,
   };
 }

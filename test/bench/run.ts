@@ -24,7 +24,7 @@ import { cpus, loadavg, totalmem } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@clickhouse/client";
-import { eventsQuery } from "../../functions/src/core/source-sql.js";
+import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/source-sql.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { startLocalStack, type LocalStack } from "../local/stack.js";
 import { MODES, type BenchJob, type BenchResult, type Mode } from "./worker.js";
@@ -137,6 +137,7 @@ async function countSelected(stack: LocalStack, job: BenchJob): Promise<number> 
     includeEvents: [],
     excludeEvents: [],
     selection: "ingested",
+    lookbackDays: DEFAULT_LOOKBACK_DAYS,
     database: "posthog",
   });
   const client = createClient({
@@ -305,7 +306,7 @@ async function main(): Promise<void> {
         if (mode === "export" && dest) {
           const id = `bench-events-${run}`;
           job.exportBody = {
-            export: {
+            definition: {
               id,
               model: "events",
               teamId: 1,

@@ -20,13 +20,14 @@ import { Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
+import { registerExport } from "../../functions/src/app/export-store.js";
 import { createClickHouseClient, SOURCE_QUERY_SETTINGS } from "../../functions/src/adapters/clickhouse.js";
 import { stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { parseManifest } from "../../functions/src/core/manifest.js";
 import { manifestObject, partObject } from "../../functions/src/core/names.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
-import { eventsQuery } from "../../functions/src/core/source-sql.js";
+import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/source-sql.js";
 import { createLogger } from "../../functions/src/log.js";
 import { createDeps } from "../../functions/src/wiring.js";
 import { startFunctionsHost } from "../local/functions-host.js";
@@ -53,9 +54,9 @@ export interface BenchJob {
    * node:zlib's createGzip is wrapped for this process only.
    */
   productGzipLevel?: number;
-  /** export mode: the exportRun body. */
+  /** export mode: the export (stored before the timed call) and the interval to run. */
   exportBody?: {
-    export: { id: string } & Record<string, unknown>;
+    definition: { id: string } & Record<string, unknown>;
     dataInterval: { start: string; end: string };
   };
   completeTimeoutMs?: number;
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
     includeEvents: [],
     excludeEvents: [],
     selection: "ingested",
+    lookbackDays: DEFAULT_LOOKBACK_DAYS,
     database: config.clickhouse.database,
   });
   // The product's client options (wiring.ts): gzip responses, progress headers.
@@ -276,10 +278,11 @@ async function main(): Promise<void> {
       if (!body) throw new Error("export mode needs exportBody");
       const host = await startFunctionsHost(deps);
       try {
+        await registerExport(body.definition, deps.store);
         const res = await fetch(host.exportRunUrl, {
           method: "POST",
           headers: { "content-type": "application/json" },
-          body: JSON.stringify(body),
+          body: JSON.stringify({ exportId: body.definition.id, dataInterval: body.dataInterval }),
         });
         const answer = (await res.json()) as unknown;
         seconds = (performance.now() - t0) / 1000;
@@ -287,7 +290,7 @@ async function main(): Promise<void> {
         if (res.status !== 202 && res.status !== 200) {
           throw new Error(`exportRun answered ${res.status}: ${JSON.stringify(answer)}`);
         }
-        const object = manifestObject(body.export.id, period);
+        const object = manifestObject(body.definition.id, period);
         const deadline = Date.now() + (job.completeTimeoutMs ?? 30 * 60 * 1000);
         for (;;) {
           const found = await deps.store.read(object);

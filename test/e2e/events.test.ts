@@ -2,12 +2,12 @@
 // load → audit event → finalizeRun. Every source row lands exactly once with
 // the source's values, whatever the retries, redeliveries and concurrency.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { eventsQuery } from "../../functions/src/core/source-sql.js";
+import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/source-sql.js";
 import type { Period } from "../../functions/src/core/periods.js";
 import { EVENT_ROWS, PERIOD, TEAM, OTHER_TEAM, EV } from "../fixtures/posthog-fixtures.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 import {
-  callExportRun,
+  runExport,
   insertRows,
   interval,
   query,
@@ -45,6 +45,7 @@ async function sourceRows(period: Period, team = TEAM): Promise<Record<string, a
     includeEvents: [],
     excludeEvents: [],
     selection: "ingested",
+    lookbackDays: DEFAULT_LOOKBACK_DAYS,
   });
   const out: Record<string, any>[] = [];
   for await (const line of stack.deps.source.rows(q)) out.push(JSON.parse(line));
@@ -103,8 +104,7 @@ describe.each([
     const expected = await sourceRows(PERIOD);
     expect(expected.length).toBeGreaterThan(0);
     const started = Date.now() * 1000;
-    const res = await callExportRun(stack, {
-      export: definition(id, table, { useJsonType }),
+    const res = await runExport(stack, definition(id, table, { useJsonType }), {
       dataInterval: interval(PERIOD),
     });
     expect(res.status).toBe(202);
@@ -159,10 +159,10 @@ describe("exactly once under repeats", () => {
   it("a period called twice in a row is exported once; the second call answers 200", async () => {
     const table = "events_twice";
     const def = definition("ev-twice", table);
-    const first = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    const first = await runExport(stack, def, { dataInterval: interval(PERIOD) });
     expect(first.status).toBe(202);
     await waitForRun(stack, "ev-twice", PERIOD);
-    const second = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    const second = await runExport(stack, def, { dataInterval: interval(PERIOD) });
     expect(second.status).toBe(200);
     expect(second.body.runs[0].note).toMatch(/already completed/);
     const c = await countRows(table);
@@ -174,7 +174,7 @@ describe("exactly once under repeats", () => {
     const table = "events_concurrent";
     const def = definition("ev-concurrent", table);
     const calls = await Promise.all(
-      [1, 2, 3].map(() => callExportRun(stack, { export: def, dataInterval: interval(PERIOD) })),
+      [1, 2, 3].map(() => runExport(stack, def, { dataInterval: interval(PERIOD) })),
     );
     const statuses = calls.map((c) => c.status).sort();
     // One call owns the run; the others see it in flight (or already done).
@@ -191,10 +191,7 @@ describe("exactly once under repeats", () => {
     const table = "events_dup_event";
     const before = stack.functions.finalizeCalls();
     stack.bigquery.audit.duplicateNext(1);
-    const res = await callExportRun(stack, {
-      export: definition("ev-dup-event", table),
-      dataInterval: interval(PERIOD),
-    });
+    const res = await runExport(stack, definition("ev-dup-event", table), { dataInterval: interval(PERIOD) });
     expect(res.status).toBe(202);
     const run = await waitForRun(stack, "ev-dup-event", PERIOD);
     expect(run.state).toBe("COMPLETED");
@@ -209,9 +206,9 @@ describe("exactly once under repeats", () => {
   it("a forced rerun of a completed period adds nothing twice", async () => {
     const table = "events_forced";
     const def = definition("ev-forced", table);
-    await callExportRun(stack, { export: def, dataInterval: interval(PERIOD) });
+    await runExport(stack, def, { dataInterval: interval(PERIOD) });
     await waitForRun(stack, "ev-forced", PERIOD);
-    const rerun = await callExportRun(stack, { export: def, dataInterval: interval(PERIOD), force: true });
+    const rerun = await runExport(stack, def, { dataInterval: interval(PERIOD), force: true });
     expect(rerun.status).toBe(202);
     const run = await waitForRun(stack, "ev-forced", PERIOD);
     expect(run.state).toBe("COMPLETED");
@@ -233,12 +230,10 @@ describe("selection", () => {
     const names = [...new Set(all.map((r) => r.event as string))];
     expect(names.length).toBeGreaterThan(1);
     const [kept] = names;
-    await callExportRun(stack, {
-      export: definition("ev-include", "events_include", { includeEvents: [kept] }),
+    await runExport(stack, definition("ev-include", "events_include", { includeEvents: [kept] }), {
       dataInterval: interval(PERIOD),
     });
-    await callExportRun(stack, {
-      export: definition("ev-exclude", "events_exclude", { excludeEvents: [kept] }),
+    await runExport(stack, definition("ev-exclude", "events_exclude", { excludeEvents: [kept] }), {
       dataInterval: interval(PERIOD),
     });
     await waitForRun(stack, "ev-include", PERIOD);
@@ -253,8 +248,7 @@ describe("selection", () => {
 
   it("an empty period completes with 0 rows and starts no job", async () => {
     const empty: Period = { start: new Date("2020-01-01T00:00:00Z"), end: new Date("2020-01-01T01:00:00Z") };
-    const res = await callExportRun(stack, {
-      export: definition("ev-empty", "events_empty"),
+    const res = await runExport(stack, definition("ev-empty", "events_empty"), {
       dataInterval: interval(empty),
     });
     expect(res.status).toBe(200);
@@ -272,11 +266,7 @@ describe("selection", () => {
   });
 
   it("the scheduler's headers pick the period before the schedule time", async () => {
-    const res = await callExportRun(
-      stack,
-      { export: definition("ev-scheduled", "events_scheduled") },
-      PERIOD.end,
-    );
+    const res = await runExport(stack, definition("ev-scheduled", "events_scheduled"), {}, PERIOD.end);
     expect(res.status).toBe(202);
     expect(res.body.runs[0].period).toEqual({
       start: PERIOD.start.toISOString(),
@@ -331,7 +321,7 @@ describe("hostile properties", () => {
     const id = `ev-hostile-${useJsonType ? "json" : "string"}`;
     const table = `events_hostile_${useJsonType ? "json" : "string"}`;
     const def = { ...definition(id, table, { useJsonType }), teamId: 7 };
-    const res = await callExportRun(stack, { export: def, dataInterval: interval(period) });
+    const res = await runExport(stack, def, { dataInterval: interval(period) });
     expect(res.status).toBe(202);
     const run = await waitForRun(stack, id, period);
     expect(run.error).toBeUndefined();

@@ -11,7 +11,7 @@ import {
   TEAM,
   unixSeconds,
 } from "../fixtures/posthog-fixtures.js";
-import { callExportRun, insertRows, interval, query, waitForRun } from "../helpers/stack-helpers.js";
+import { runExport, insertRows, interval, query, waitForRun } from "../helpers/stack-helpers.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
 let stack: LocalStack;
@@ -54,7 +54,7 @@ async function sourcePersons(period: Period): Promise<Record<string, any>[]> {
 }
 
 async function exportPeriod(useJsonType: boolean, period: Period) {
-  const res = await callExportRun(stack, { export: definition(useJsonType), dataInterval: interval(period) });
+  const res = await runExport(stack, definition(useJsonType), { dataInterval: interval(period) });
   expect([200, 202]).toContain(res.status);
   return waitForRun(stack, definition(useJsonType).id, period);
 }

@@ -1,6 +1,7 @@
 // Helpers for end-to-end tests on the local stack: seed ClickHouse, call
 // exportRun as Cloud Scheduler or a person would, wait for runs to settle and
 // read what landed in BigQuery.
+import type { ExportDefinitionInput } from "../../functions/src/core/definition.js";
 import { parseManifest, type RunManifest } from "../../functions/src/core/manifest.js";
 import { manifestObject } from "../../functions/src/core/names.js";
 import type { Period } from "../../functions/src/core/periods.js";
@@ -24,7 +25,7 @@ export interface CallResult {
 /** POSTs an exportRun body; `scheduleTime` adds the Cloud Scheduler headers. */
 export async function callExportRun(
   stack: LocalStack,
-  /** Usually { export, dataInterval?, force? }; anything else to test rejections. */
+  /** Usually { exportId, dataInterval?, force? }; anything else to test rejections. */
   body: unknown,
   scheduleTime?: Date,
 ): Promise<CallResult> {
@@ -39,6 +40,20 @@ export async function callExportRun(
     body: JSON.stringify(body),
   });
   return { status: res.status, body: await res.json() };
+}
+
+/**
+ * Stores `definition` (as Terraform would) and runs it by id: POSTs
+ * {"exportId": definition.id, ...request}.
+ */
+export async function runExport(
+  stack: LocalStack,
+  definition: ExportDefinitionInput | ({ id: string } & Record<string, unknown>),
+  request: Record<string, unknown> = {},
+  scheduleTime?: Date,
+): Promise<CallResult> {
+  await stack.registerExport(definition);
+  return callExportRun(stack, { exportId: definition.id, ...request }, scheduleTime);
 }
 
 export function interval(period: Period): { start: string; end: string } {

@@ -9,7 +9,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isExportError } from "../../functions/src/core/errors.js";
 import { modelFields } from "../../functions/src/core/models.js";
 import type { Period } from "../../functions/src/core/periods.js";
-import { eventsQuery, personsQuery, type EventsQueryOptions } from "../../functions/src/core/source-sql.js";
+import {
+  eventsQuery,
+  personsQuery,
+  type EventsQueryOptions,
+  DEFAULT_LOOKBACK_DAYS,
+} from "../../functions/src/core/source-sql.js";
 import {
   EV,
   EVENT_ROWS,
@@ -50,6 +55,7 @@ function events(overrides: Partial<EventsQueryOptions> = {}): Promise<Row[]> {
     includeEvents: [],
     excludeEvents: [],
     selection: "ingested",
+    lookbackDays: DEFAULT_LOOKBACK_DAYS,
     ...overrides,
   });
   return ch.query(q.sql, q.params);
@@ -199,6 +205,7 @@ describe("eventsQuery parameters", () => {
         includeEvents: [name],
         excludeEvents: [],
         selection: "ingested",
+        lookbackDays: DEFAULT_LOOKBACK_DAYS,
       });
       expect(q.sql).not.toContain(name);
       const rows = await ch.query(q.sql, q.params);
@@ -251,6 +258,7 @@ describe("eventsQuery parameters", () => {
       includeEvents: [],
       excludeEvents: [],
       selection: "ingested" as const,
+      lookbackDays: DEFAULT_LOOKBACK_DAYS,
     };
     const codeOf = (f: () => unknown): string | undefined => {
       try {
@@ -391,6 +399,7 @@ describe("over ClickHouse's HTTP interface with @clickhouse/client", () => {
           includeEvents: [],
           excludeEvents: [],
           selection: "backfill",
+          lookbackDays: DEFAULT_LOOKBACK_DAYS,
         }),
         personsQuery({ teamId: TEAM, period: PERIOD, exportedAt: EXPORTED_AT }),
       ];

@@ -2,13 +2,14 @@
 //
 // 1. starts the local Google Cloud (GCS, BigQuery, IAM, Secret Manager, Cloud
 //    Scheduler), ClickHouse and the two functions on loopback;
-// 2. fills ClickHouse with deterministic PostHog sample data around now;
+// 2. fills ClickHouse with deterministic PostHog sample data of the last hours;
 // 3. creates the seed's BatchExports dataset with a destination service account
 //    holding exactly the seed's custom role (+ BigQuery Job User), its key in
 //    Secret Manager;
-// 4. registers two Cloud Scheduler jobs through the official client: events
-//    hourly (JSON columns) and persons hourly, both POSTing to exportRun;
-// 5. fires them for a few consecutive hours and waits for each run to settle
+// 4. stores two export definitions (events hourly with JSON columns, persons
+//    hourly) as Terraform would, and registers a Cloud Scheduler job for each
+//    through the official client, POSTing {"exportId": …} to exportRun;
+// 5. fires them for a few consecutive past hours and waits for each run to settle
 //    (finalizeRun is reached by the BigQuery audit log, as in production);
 // 6. reruns the first events hour by hand over HTTP with force: true and shows
 //    that no event was loaded twice, then the export's run history (GET);
@@ -133,13 +134,14 @@ function schedulerJob(stack: LocalStack, jobId: string, definition: ExportDefini
   return {
     name: `${SCHEDULER_PARENT}/jobs/${jobId}`,
     description: `BigQuery batch export ${definition.id} (${definition.model}, ${definition.interval})`,
-    schedule: "0 * * * *",
+    // As Terraform schedules hourly exports: a minute after the hour, once the period has settled.
+    schedule: "1 * * * *",
     timeZone: "Etc/UTC",
     httpTarget: {
       uri: stack.functions.exportRunUrl,
       httpMethod: "POST" as const,
       headers: { "Content-Type": "application/json" },
-      body: Buffer.from(JSON.stringify({ export: definition })),
+      body: Buffer.from(JSON.stringify({ exportId: definition.id })),
       oidcToken: {
         serviceAccountEmail: `bqx-scheduler@${LOCAL_PROJECT}.iam.gserviceaccount.com`,
         audience: stack.functions.exportRunUrl,
@@ -193,9 +195,16 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
   step(
     "Starting the local stack (GCS, BigQuery, IAM, Secret Manager, Cloud Scheduler, ClickHouse, functions)",
   );
+  // The demo exports the last `periodCount` full hours before the previous
+  // one, so every period has settled: the local Scheduler's clock starts that
+  // many hours back and fireDue walks it forward.
+  const hour = floorToInterval(new Date(), "hour");
+  const schedulerStart = new Date(hour.getTime() - periodCount * HOUR_MS);
+  const startedAt = Date.now();
   const stack = await startLocalStack({
     logLevel: "WARNING",
     logSink: (line) => out(`  function log: ${line}`),
+    schedulerNow: () => new Date(schedulerStart.getTime() + (Date.now() - startedAt)),
   });
   let scheduler: CloudSchedulerClient | undefined;
   const onSignal = (signal: NodeJS.Signals) => {
@@ -216,13 +225,10 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     out(`  exportRun           ${stack.functions.exportRunUrl}`);
     out(`  finalizeRun         ${stack.functions.finalizeRunUrl}   (pushed by the BigQuery audit-log sink)`);
 
-    // The demo hours are the next `periodCount` hours: the local scheduler runs on
-    // the real clock, so its first schedule time is the next hour boundary.
-    // Event timestamps start an hour earlier (so the first period also picks up
-    // stragglers) and end after the last period.
-    const hour = floorToInterval(new Date(), "hour");
-    const dataStart = new Date(hour.getTime() - HOUR_MS);
-    const dataEnd = new Date(hour.getTime() + (periodCount + 1) * HOUR_MS);
+    // Event timestamps start an hour before the first demo period (so it also
+    // picks up stragglers) and end at the current hour.
+    const dataStart = new Date(schedulerStart.getTime() - 2 * HOUR_MS);
+    const dataEnd = hour;
     step(
       `Generating ${eventCount.toLocaleString("en-US")} PostHog sample events in ClickHouse (timestamps ${iso(dataStart)} to ${iso(dataEnd)})`,
     );
@@ -254,6 +260,14 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     out(`  key secret          ${dest.keySecret}`);
     const defs = definitions(dest, teamId);
 
+    step("Storing the two export definitions (exports/<id>.json, as terraform apply does)");
+    for (const def of [defs.events, defs.persons]) {
+      const stored = await stack.registerExport(def);
+      out(
+        `  gs://${stack.bucket}/exports/${def.id}.json  ${stored.definition.model}, team ${def.teamId}, ${DATASET}.${def.destination.tableId}  definition ${stored.hash}`,
+      );
+    }
+
     step("Registering two Cloud Scheduler jobs with @google-cloud/scheduler");
     scheduler = new CloudSchedulerClient(stack.scheduler.clientOptions());
     const firstFires: Date[] = [];
@@ -265,12 +279,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const next = new Date(Number(job.scheduleTime?.seconds ?? 0) * 1000);
       firstFires.push(next);
       out(
-        `  ${job.name}  "${job.schedule}" ${job.timeZone}  → POST exportRun {export: ${def.model}, team ${def.teamId}, table ${DATASET}.${def.destination.tableId}${def.useJsonType ? ", JSON columns" : ""}}  next ${iso(next)}`,
+        `  ${job.name}  "${job.schedule}" ${job.timeZone}  → POST exportRun {"exportId": "${def.id}"}  next ${iso(next)}`,
       );
     }
     const firstFire = new Date(Math.min(...firstFires.map((d) => d.getTime())));
     out(
-      `  (the local scheduler keeps the real clock, so the demo fires the next ${periodCount} schedule times at once; the sample events span those hours)`,
+      `  (the local scheduler's clock starts ${periodCount} hours back, so the demo fires ${periodCount} settled schedule times at once; the sample events span those hours)`,
     );
 
     const runs: DemoRun[] = [];
@@ -314,12 +328,12 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     const rerunInterval = { start: iso(firstPeriod.start), end: iso(firstPeriod.end) };
     step(`Manual rerun of ${defs.events.id} ${periodText(rerunInterval)} over HTTP with force: true`);
     out(
-      `  curl -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '{"export": {"id": "${defs.events.id}", ...}, "dataInterval": ${JSON.stringify(rerunInterval)}, "force": true}'`,
+      `  curl -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '{"exportId": "${defs.events.id}", "dataInterval": ${JSON.stringify(rerunInterval)}, "force": true}'`,
     );
     const res = await fetch(stack.functions.exportRunUrl, {
       method: "POST",
       headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ export: defs.events, dataInterval: rerunInterval, force: true }),
+      body: JSON.stringify({ exportId: defs.events.id, dataInterval: rerunInterval, force: true }),
     });
     const resBody = (await res.json()) as { runs?: { status?: string; state?: string; attempt?: number }[] };
     const answered = resBody.runs?.[0];
@@ -377,7 +391,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     // ingested in a later hour than the first: with ingestion-time periods each
     // such copy is exported by the run of its own hour (only `deduplicate: true`
     // MERGEs them away), so they are the only duplicates the table may hold.
-    const lastEnd = new Date(firstFire.getTime() + (periodCount - 1) * HOUR_MS);
+    const lastEnd = periodBefore(new Date(firstFire.getTime() + (periodCount - 1) * HOUR_MS), "hour").end;
     const ch = (t: Date) => `toDateTime64('${t.toISOString().replace("T", " ").replace("Z", "")}', 6, 'UTC')`;
     const ingested = "coalesce(inserted_at, toDateTime64(_timestamp, 6, 'UTC'))";
     const [source] = await stack.clickhouse.queryRows<{ n: string | number; extra: string | number }>(

@@ -9,6 +9,8 @@ import { BigQuery } from "@google-cloud/bigquery";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { loadConfig } from "../../functions/src/config.js";
 import type { AppDeps } from "../../functions/src/app/deps.js";
+import { registerExport, type StoredExport } from "../../functions/src/app/export-store.js";
+import type { ExportDefinitionInput } from "../../functions/src/core/definition.js";
 import { createLogger, type Logger } from "../../functions/src/log.js";
 import { createDeps } from "../../functions/src/wiring.js";
 import { auditSinkFilter } from "../infra/hcl.js";
@@ -39,6 +41,8 @@ export interface StackOptions {
   partBytes?: number;
   /** The functions' clock (tests move it for the sweep). */
   now?: () => Date;
+  /** The local Cloud Scheduler's clock (the demo starts it hours back, to fire settled periods). */
+  schedulerNow?: () => Date;
 }
 
 export interface Destination {
@@ -78,6 +82,11 @@ export interface LocalStack {
     projectRole?: Role;
     createDataset?: boolean;
   }): Promise<Destination>;
+  /**
+   * Stores an export definition (exports/<id>.json) through the product's
+   * own registerExport, as Terraform does in production.
+   */
+  registerExport(definition: ExportDefinitionInput | Record<string, unknown>): Promise<StoredExport>;
   /** A BigQuery client as an administrator, for looking at results. */
   adminBigQuery(): BigQuery;
   /** A BigQuery client as a destination's service account. */
@@ -111,7 +120,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
 
     const secretManager = await startSecretManagerServer({});
     stops.push(() => secretManager.stop());
-    const scheduler = await startSchedulerServer({});
+    const scheduler = await startSchedulerServer(opts.schedulerNow ? { now: opts.schedulerNow } : {});
     stops.push(() => scheduler.stop());
 
     const clickhouse = await startClickHouseServer({
@@ -197,6 +206,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
         await client.close();
         return { datasetId: d.datasetId, location, keySecret: version.name!, serviceAccount: email, key };
       },
+      registerExport: (definition) => registerExport(definition, deps.store),
       adminBigQuery: () =>
         new BigQuery({
           projectId: LOCAL_PROJECT,

@@ -1,8 +1,9 @@
 import { describe, it, expect } from "vitest";
 import {
+  credentialsOf,
+  definitionHash,
   exportDefinitionSchema,
-  parseExportRunRequest,
-  requestedPeriod,
+  parseExportDefinition,
   type ExportDefinitionInput,
   type RequestIssue,
 } from "../../functions/src/core/definition.js";
@@ -29,13 +30,13 @@ function validExport(): ExportDefinitionInput {
 }
 
 /** Runs the parse and returns its issues (empty when it succeeded). */
-function issuesOf(body: unknown): RequestIssue[] {
+function issuesOf(definition: unknown): RequestIssue[] {
   try {
-    parseExportRunRequest(body);
+    parseExportDefinition(definition, "exports/test.json");
     return [];
   } catch (err) {
     if (!isExportError(err)) throw err;
-    expect(err.code).toBe("INVALID_REQUEST");
+    expect(err.code).toBe("INVALID_DEFINITION");
     expect(err.retryable).toBe(false);
     return (err.details?.["issues"] ?? []) as RequestIssue[];
   }
@@ -46,20 +47,12 @@ type Patch = (e: Record<string, unknown> & { destination: Record<string, unknown
 function withExport(patch: Patch): unknown {
   const e = validExport() as unknown as Record<string, unknown> & { destination: Record<string, unknown> };
   patch(e);
-  return { export: e };
+  return e;
 }
 
-describe("export definition: valid bodies", () => {
+describe("export definition: valid definitions", () => {
   const cases: [string, unknown][] = [
-    [
-      "the ARCHITECTURE example",
-      {
-        export: validExport(),
-        dataInterval: { start: "2026-11-25T10:00:00Z", end: "2026-11-25T11:00:00Z" },
-        force: false,
-      },
-    ],
-    ["a scheduled body without interval", { export: validExport() }],
+    ["the ARCHITECTURE example", validExport()],
     [
       "persons without deduplicate",
       withExport((e) => {
@@ -104,13 +97,6 @@ describe("export definition: valid bodies", () => {
       }),
     ],
     [
-      "offset timestamps",
-      {
-        export: validExport(),
-        dataInterval: { start: "2026-11-25T11:00:00+01:00", end: "2026-11-25T11:00:00Z" },
-      },
-    ],
-    [
       "disjoint include/exclude",
       withExport((e) => {
         e["includeEvents"] = ["$pageview"];
@@ -145,7 +131,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["id"] = "Events";
       },
-      "export.id",
+      "id",
       /lowercase/,
     ],
     [
@@ -153,7 +139,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["id"] = "a".repeat(30);
       },
-      "export.id",
+      "id",
       /1 to 29/,
     ],
     [
@@ -161,7 +147,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["id"] = "events-";
       },
-      "export.id",
+      "id",
       /hyphen/,
     ],
     [
@@ -169,7 +155,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["model"] = "sessions";
       },
-      "export.model",
+      "model",
       /events|persons/,
     ],
     [
@@ -177,7 +163,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["teamId"] = 0;
       },
-      "export.teamId",
+      "teamId",
       /./,
     ],
     [
@@ -185,7 +171,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["teamId"] = 1.5;
       },
-      "export.teamId",
+      "teamId",
       /int/i,
     ],
     [
@@ -193,7 +179,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["teamId"] = "1";
       },
-      "export.teamId",
+      "teamId",
       /number/,
     ],
     [
@@ -201,7 +187,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["interval"] = "1m";
       },
-      "export.interval",
+      "interval",
       /5m/,
     ],
     [
@@ -209,7 +195,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["projectId"] = "My-Project";
       },
-      "export.destination.projectId",
+      "destination.projectId",
       /lowercase/,
     ],
     [
@@ -217,7 +203,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["projectId"] = "abc";
       },
-      "export.destination.projectId",
+      "destination.projectId",
       /6 to 30/,
     ],
     [
@@ -225,7 +211,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["datasetId"] = "my-dataset";
       },
-      "export.destination.datasetId",
+      "destination.datasetId",
       /letters, digits and underscores/,
     ],
     [
@@ -233,7 +219,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["datasetId"] = "ds`; DROP";
       },
-      "export.destination.datasetId",
+      "destination.datasetId",
       /letters, digits and underscores/,
     ],
     [
@@ -241,7 +227,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["datasetId"] = "";
       },
-      "export.destination.datasetId",
+      "destination.datasetId",
       /empty/,
     ],
     [
@@ -249,7 +235,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["tableId"] = "t`x";
       },
-      "export.destination.tableId",
+      "destination.tableId",
       /letters, marks, numbers/,
     ],
     [
@@ -257,7 +243,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["tableId"] = "é".repeat(513);
       },
-      "export.destination.tableId",
+      "destination.tableId",
       /1,024 bytes/,
     ],
     [
@@ -265,7 +251,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["location"] = "Europe West 2";
       },
-      "export.destination.location",
+      "destination.location",
       /europe-west2/,
     ],
     [
@@ -273,7 +259,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["keySecret"] = "/secrets/key.json";
       },
-      "export.destination.keySecret",
+      "destination.keySecret",
       /projects\/<project>/,
     ],
     [
@@ -281,7 +267,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["keySecret"] = "projects/my-project/secrets/bq-key";
       },
-      "export.destination.keySecret",
+      "destination.keySecret",
       /versions/,
     ],
     [
@@ -289,7 +275,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["useJsonType"] = "true";
       },
-      "export.useJsonType",
+      "useJsonType",
       /boolean/,
     ],
     [
@@ -297,7 +283,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["includeEvents"] = [""];
       },
-      "export.includeEvents[0]",
+      "includeEvents[0]",
       /empty/,
     ],
     [
@@ -306,7 +292,7 @@ describe("export definition: each invalid field names its path", () => {
         e["model"] = "persons";
         e["deduplicate"] = true;
       },
-      "export.deduplicate",
+      "deduplicate",
       /events model/,
     ],
     [
@@ -315,7 +301,7 @@ describe("export definition: each invalid field names its path", () => {
         e["model"] = "persons";
         e["excludeEvents"] = ["$pageview"];
       },
-      "export.excludeEvents",
+      "excludeEvents",
       /events model/,
     ],
     [
@@ -324,7 +310,7 @@ describe("export definition: each invalid field names its path", () => {
         e["includeEvents"] = ["a", "b"];
         e["excludeEvents"] = ["b"];
       },
-      "export.excludeEvents",
+      "excludeEvents",
       /"b"/,
     ],
     [
@@ -332,7 +318,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e["useJSONType"] = true;
       },
-      "export.useJSONType",
+      "useJSONType",
       /unknown field/,
     ],
     [
@@ -340,7 +326,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         e.destination["region"] = "US";
       },
-      "export.destination.region",
+      "destination.region",
       /unknown field/,
     ],
     [
@@ -348,7 +334,7 @@ describe("export definition: each invalid field names its path", () => {
       (e) => {
         delete e.destination["tableId"];
       },
-      "export.destination.tableId",
+      "destination.tableId",
       /^required \(string\)$/,
     ],
   ];
@@ -388,7 +374,7 @@ describe("export definition: the seed's fully-qualified names", () => {
       }),
     );
     expect(issues).toHaveLength(1);
-    expect(issues[0]?.path).toBe(`export.destination.${field}`);
+    expect(issues[0]?.path).toBe(`destination.${field}`);
     expect(issues[0]?.message).toMatch(message);
   });
 
@@ -405,26 +391,23 @@ describe("export definition: the seed's fully-qualified names", () => {
 describe("export definition: several problems at once", () => {
   it("reports every bad field in one parse, each with its path", () => {
     const body = {
-      export: {
-        ...validExport(),
-        id: "Bad_ID",
-        model: "persons",
-        deduplicate: true,
-        teamId: -3,
-        destination: {
-          projectId: "project-123",
-          datasetId: "project-123:my-dataset",
-          tableId: "project-123:dataset:MyExportTable",
-          location: "moon",
-          extra: 1,
-        },
+      ...validExport(),
+      id: "Bad_ID",
+      model: "persons",
+      deduplicate: true,
+      teamId: -3,
+      destination: {
+        projectId: "project-123",
+        datasetId: "project-123:my-dataset",
+        tableId: "project-123:dataset:MyExportTable",
+        location: "moon",
+        extra: 1,
       },
-      dataInterval: { start: "2026-11-25 10:00", end: "2026-11-25T11:00:00Z" },
       forse: true,
     };
     let message = "";
     try {
-      parseExportRunRequest(body);
+      parseExportDefinition(body, "exports/x.json");
     } catch (err) {
       message = (err as Error).message;
     }
@@ -433,19 +416,19 @@ describe("export definition: several problems at once", () => {
       .sort();
     expect(paths).toEqual(
       [
-        "export.id",
-        "export.teamId",
-        "export.destination.datasetId",
-        "export.destination.tableId",
-        "export.destination.location",
-        "export.destination.extra",
-        "export.deduplicate",
-        "dataInterval.start",
+        "id",
+        "teamId",
+        "destination.datasetId",
+        "destination.tableId",
+        "destination.location",
+        "destination.extra",
+        "deduplicate",
         "forse",
       ].sort(),
     );
-    // The human message carries the same paths, for a 400 body or a CLI line.
+    // The human message carries the same paths and names the object.
     for (const p of paths) expect(message).toContain(`${p}: `);
+    expect(message).toContain("exports/x.json");
   });
 
   it("rejects a body that is not an object", () => {
@@ -454,79 +437,80 @@ describe("export definition: several problems at once", () => {
   });
 });
 
-describe("export definition: the explicit interval", () => {
-  const cases: [string, string, string, string, RegExp][] = [
+describe("credentials: exactly one way to act in BigQuery", () => {
+  const sa = "bq-exporter@my-project.iam.gserviceaccount.com";
+  it.each([
+    ["impersonation", { impersonate: sa }, { mode: "impersonate", serviceAccount: sa }],
     [
-      "misaligned start",
-      "2026-11-25T10:30:00Z",
-      "2026-11-25T12:00:00Z",
-      "dataInterval.start",
-      /use 2026-11-25T10:00:00\.000Z or 2026-11-25T11:00:00\.000Z/,
+      "a key secret",
+      { keySecret: "projects/my-project/secrets/k/versions/2" },
+      { mode: "key", secret: "projects/my-project/secrets/k/versions/2" },
     ],
-    [
-      "misaligned end",
-      "2026-11-25T10:00:00Z",
-      "2026-11-25T11:59:00Z",
-      "dataInterval.end",
-      /not on a hour boundary/,
-    ],
-    [
-      "start after end",
-      "2026-11-25T12:00:00Z",
-      "2026-11-25T10:00:00Z",
-      "dataInterval.start",
-      /must be before/,
-    ],
-    ["no zone", "2026-11-25T10:00:00", "2026-11-25T11:00:00Z", "dataInterval.start", /time zone/],
-    ["not a timestamp", "2026-11-25T10:00:00Z", "tomorrow", "dataInterval.end", /ISO 8601/],
-  ];
-  it.each(cases)("%s", (_name, start, end, path, message) => {
-    const issues = issuesOf({ export: validExport(), dataInterval: { start, end } });
-    expect(issues.map((i) => i.path)).toEqual([path]);
-    expect(issues[0]?.message).toMatch(message);
+    ["neither: the function's own identity", {}, { mode: "function" }],
+  ])("%s", (_name, creds, expected) => {
+    const def = withExport((e) => {
+      delete e.destination["keySecret"];
+      Object.assign(e.destination, creds);
+    });
+    expect(credentialsOf(parseExportDefinition(def, "t").destination)).toEqual(expected);
   });
 
-  it("is reported together with problems elsewhere", () => {
-    const body = withExport((e) => {
-      e.destination["datasetId"] = "my-dataset";
-    }) as Record<string, unknown>;
-    body["dataInterval"] = { start: "2026-11-25T10:30:00Z", end: "2026-11-25T12:00:00Z" };
-    expect(
-      issuesOf(body)
-        .map((i) => i.path)
-        .sort(),
-    ).toEqual(["dataInterval.start", "export.destination.datasetId"]);
+  it("refuses both a key and impersonation, naming the keyless one", () => {
+    const issues = issuesOf(
+      withExport((e) => {
+        e.destination["impersonate"] = sa;
+      }),
+    );
+    expect(issues).toEqual([{ path: "destination.impersonate", message: expect.stringMatching(/not both/) }]);
   });
 
-  it("uses the export's own interval: a day export needs midnight boundaries", () => {
-    const body = withExport((e) => {
-      e["interval"] = "day";
-    }) as Record<string, unknown>;
-    body["dataInterval"] = { start: "2026-11-25T00:00:00Z", end: "2026-11-25T12:00:00Z" };
-    expect(issuesOf(body)[0]?.message).toMatch(/not on a day boundary/);
+  it.each(["someone@example.com", "not an email", "bq@my-project.iam.gserviceaccount.com.evil.org"])(
+    "refuses %s as a service account",
+    (value) => {
+      const issues = issuesOf(
+        withExport((e) => {
+          delete e.destination["keySecret"];
+          e.destination["impersonate"] = value;
+        }),
+      );
+      expect(issues.map((i) => i.path)).toEqual(["destination.impersonate"]);
+    },
+  );
+});
+
+describe("definitionHash", () => {
+  it("is the same for the same definition, whatever the key order and defaults", () => {
+    const a = parseExportDefinition(validExport(), "a");
+    const { destination, ...rest } = validExport();
+    const reordered = {
+      destination: { ...destination },
+      ...Object.fromEntries(Object.entries(rest).reverse()),
+    };
+    expect(definitionHash(parseExportDefinition(reordered, "b"))).toBe(definitionHash(a));
+  });
+  it("changes when a field changes", () => {
+    const a = parseExportDefinition(validExport(), "a");
+    const b = parseExportDefinition({ ...validExport(), excludeEvents: ["$autocapture"] }, "b");
+    expect(definitionHash(b)).not.toBe(definitionHash(a));
+    expect(definitionHash(a)).toMatch(/^[0-9a-f]{12}$/);
   });
 });
 
-describe("requestedPeriod", () => {
-  it("returns the explicit period as Dates", () => {
-    const req = parseExportRunRequest({
-      export: validExport(),
-      dataInterval: { start: "2026-11-25T10:00:00Z", end: "2026-11-25T12:00:00Z" },
-    });
-    expect(requestedPeriod(req)).toEqual({
-      start: new Date("2026-11-25T10:00:00Z"),
-      end: new Date("2026-11-25T12:00:00Z"),
-    });
-  });
-  it("is undefined for a scheduled run", () => {
-    expect(requestedPeriod(parseExportRunRequest({ export: validExport() }))).toBeUndefined();
-  });
-  it("still checks a request built without the parser (INVALID_INTERVAL)", () => {
-    const req = parseExportRunRequest({ export: validExport() });
-    const unchecked = {
-      ...req,
-      dataInterval: { start: "2026-11-25T10:30:00Z", end: "2026-11-25T12:00:00Z" },
-    };
-    expect(() => requestedPeriod(unchecked)).toThrow(/not on a hour boundary/);
+describe("bounded messages", () => {
+  it("lists a few problems and counts the rest", () => {
+    const def: Record<string, unknown> = { ...validExport() };
+    for (let i = 0; i < 5000; i++) def[`field${i}`] = i;
+    let message = "";
+    let details: Record<string, unknown> | undefined;
+    try {
+      parseExportDefinition(def, "exports/big.json");
+    } catch (err) {
+      message = (err as Error).message;
+      details = isExportError(err) ? err.details : undefined;
+    }
+    expect(message).toMatch(/and 4992 more problems/);
+    expect(message.length).toBeLessThan(1000);
+    expect((details?.["issues"] as unknown[]).length).toBe(8);
+    expect(details?.["moreIssues"]).toBe(4992);
   });
 });

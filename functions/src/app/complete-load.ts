@@ -35,7 +35,7 @@ export async function completeLoad(
   if (m.state !== "LOADING" || !m.job) return { kind: "ignored", reason: `run is ${m.state}` };
   const dest = m.definition.destination;
   try {
-    const warehouse = await deps.warehouses.forDestination(dest.projectId, dest.keySecret);
+    const warehouse = await deps.warehouses.forDestination(dest);
     const job = known ?? (await warehouse.getJob(m.job));
     if (job.state !== "DONE") return { kind: "not-done", manifest: m };
     if (job.error) {

@@ -1,11 +1,14 @@
 // Everything the use cases need, passed in by the composition root.
+import type { Interval } from "../core/periods.js";
 import type { Logger } from "../log.js";
 import type { ObjectStore, SourceDatabase, WarehouseFactory } from "./ports.js";
 
 export interface AppSettings {
   /** Uncompressed NDJSON bytes per staged part. */
   partBytes: number;
-  lookbackDays: number | undefined;
+  lookbackDays: number;
+  /** Per interval: how long after a period's end its rows may be read. */
+  settleMs: Record<Interval, number>;
   /** A STAGING run untouched this long is taken over by a new attempt. */
   staleAfterMs: number;
   /** ClickHouse database holding PostHog's tables. */
@@ -18,5 +21,7 @@ export interface AppDeps {
   warehouses: WarehouseFactory;
   settings: AppSettings;
   now: () => Date;
+  /** Waits (a scheduled call that came before its period settled); tests pass a fake. */
+  sleep: (ms: number) => Promise<void>;
   log: Logger;
 }

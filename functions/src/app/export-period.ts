@@ -33,6 +33,8 @@ export type RunOutcome =
 export interface ExportOptions {
   force: boolean;
   selection: EventsSelection;
+  /** definitionHash(def), recorded on the run. */
+  definitionHash: string;
 }
 
 export async function exportPeriod(
@@ -68,6 +70,7 @@ export async function exportPeriod(
         const next = {
           ...newAttempt(decision.manifest, decision.attempt, now, { mergeOnUuid, note: decision.reason }),
           definition: def,
+          definitionHash: opts.definitionHash,
           selection: opts.selection,
         };
         record = await RunRecord.claim(deps.store, object, next, existing!.gen);
@@ -97,6 +100,7 @@ function freshManifest(
     exportId: def.id,
     runId: run,
     definition: def,
+    definitionHash: opts.definitionHash,
     period: { start: period.start.toISOString(), end: period.end.toISOString() },
     selection: opts.selection,
     attempt: 1,
@@ -141,7 +145,7 @@ async function stageAndLoad(
   const dest = def.destination;
   const final: TableRef = { projectId: dest.projectId, datasetId: dest.datasetId, tableId: dest.tableId };
   try {
-    const warehouse = await deps.warehouses.forDestination(dest.projectId, dest.keySecret);
+    const warehouse = await deps.warehouses.forDestination(dest);
     // Destination first: a missing dataset or permission fails before any
     // source read or staging.
     const location = await datasetLocation(warehouse, def);
@@ -166,7 +170,7 @@ async function stageAndLoad(
             excludeEvents: def.excludeEvents,
             selection: opts.selection,
             database: deps.settings.database,
-            ...(deps.settings.lookbackDays !== undefined ? { lookbackDays: deps.settings.lookbackDays } : {}),
+            lookbackDays: deps.settings.lookbackDays,
           })
         : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
     const encoder = createRowEncoder(def.model, table.useJsonType);

@@ -2,6 +2,7 @@
 // these with the Google client libraries and @clickhouse/client; tests and the
 // local stack pass the same adapters pointed at local endpoints.
 import type { Readable } from "node:stream";
+import type { Destination } from "../core/definition.js";
 import type { TableRef } from "../core/identifiers.js";
 import type { TableResource } from "../core/models.js";
 import type { SourceQuery } from "../core/source-sql.js";
@@ -92,8 +93,8 @@ export interface Warehouse {
 }
 
 export interface WarehouseFactory {
-  /** The warehouse seen through the key in `keySecret`, or the function's own identity. */
-  forDestination(projectId: string, keySecret: string | undefined): Promise<Warehouse>;
+  /** BigQuery as the destination's credentials see it (impersonated account, key, or the function itself). */
+  forDestination(dest: Destination): Promise<Warehouse>;
 }
 
 export interface SecretSource {

@@ -3,6 +3,7 @@
 // runs untouched past the stale limit are retried with a new attempt. Only
 // the last SWEEP_DAYS of manifests are listed (names sort by period start),
 // and only their metadata is read unless a run needs work.
+import type { ExportDefinition } from "../core/definition.js";
 import { toExportError } from "../core/errors.js";
 import { manifestPeriod, summaryFromMetadata } from "../core/manifest.js";
 import { manifestPrefix } from "../core/names.js";
@@ -23,13 +24,19 @@ export interface SweepReport {
   errors: { run: string; message: string }[];
 }
 
+/**
+ * Sweeps the runs of `def`'s export. A stale STAGING run is retried with the
+ * export's current definition (the one this call loaded), as the next
+ * scheduled call would.
+ */
 export async function sweepExport(
-  exportId: string,
+  def: ExportDefinition,
+  definitionHash: string,
   deps: AppDeps,
   skipObject?: string,
 ): Promise<SweepReport> {
   const report: SweepReport = { finalized: [], retried: [], stillRunning: [], errors: [] };
-  const prefix = manifestPrefix(exportId);
+  const prefix = manifestPrefix(def.id);
   const since = new Date(deps.now().getTime() - SWEEP_DAYS * 24 * 3600 * 1000);
   const listed = await deps.store.list(prefix, prefix + compactTimestamp(since));
   const now = deps.now().getTime();
@@ -52,7 +59,12 @@ export async function sweepExport(
         if (done.kind === "not-done") report.stillRunning.push(m.runId);
         else if (done.kind !== "ignored") report.finalized.push(m.runId);
       } else if (m.state === "STAGING") {
-        await exportPeriod(m.definition, manifestPeriod(m), { force: false, selection: m.selection }, deps);
+        await exportPeriod(
+          def,
+          manifestPeriod(m),
+          { force: false, selection: m.selection, definitionHash },
+          deps,
+        );
         report.retried.push(m.runId);
       }
     } catch (err) {

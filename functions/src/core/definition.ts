@@ -1,12 +1,14 @@
-// The export definition and the exportRun request body, as zod schemas with
-// the types inferred from them. One parse reports every problem, each with its
-// dotted path, so a Scheduler body or CLI call can be fixed in one go.
+// The export definition, as a zod schema with the types inferred from it.
+// Definitions are stored resources (exports/<id>.json, written by Terraform
+// or registerExport), checked when written and when read. One parse reports
+// every problem, each with its dotted path, so a definition is fixed in one go.
+import { createHash } from "node:crypto";
 import { z } from "zod";
-import { ExportError, isExportError } from "./errors.js";
+import { ExportError } from "./errors.js";
 import { identifierProblem, type IdentifierKind } from "./identifiers.js";
 import { MODELS } from "./models.js";
 import { EXPORT_ID_PATTERN } from "./names.js";
-import { checkRange, INTERVALS, type Interval, type Period } from "./periods.js";
+import { INTERVALS } from "./periods.js";
 
 // BigQuery locations: the multi-regions US and EU (any case, as BigQuery
 // accepts them), or a region such as "europe-west2" or "northamerica-northeast1".
@@ -44,23 +46,69 @@ function bigQueryId(kind: IdentifierKind) {
   });
 }
 
+export const exportIdSchema = z
+  .string()
+  .regex(
+    EXPORT_ID_PATTERN,
+    "an export id has 1 to 29 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen",
+  );
+
 const eventNames = z.array(z.string().min(1, "an event name must not be empty").max(400)).default([]);
 
-export const destinationSchema = z.strictObject({
-  projectId: bigQueryId("project"),
-  datasetId: bigQueryId("dataset"),
-  tableId: bigQueryId("table"),
-  location: z
-    .string()
-    .regex(LOCATION, 'a BigQuery location is "US", "EU" or a region such as "europe-west2"'),
-  keySecret: z
-    .string()
-    .regex(
-      KEY_SECRET,
-      'a key secret is a Secret Manager version name, "projects/<project>/secrets/<name>/versions/<version or latest>"',
-    )
-    .optional(),
-});
+// A service account's email: name@project.iam.gserviceaccount.com, or a
+// Google-managed default account (…@appspot.gserviceaccount.com,
+// …-compute@developer.gserviceaccount.com).
+const SERVICE_ACCOUNT = /^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\.gserviceaccount\.com$/;
+
+export const destinationSchema = z
+  .strictObject({
+    projectId: bigQueryId("project"),
+    datasetId: bigQueryId("dataset"),
+    tableId: bigQueryId("table"),
+    location: z
+      .string()
+      .regex(LOCATION, 'a BigQuery location is "US", "EU" or a region such as "europe-west2"'),
+    /** The seed's JSON key of the destination service account, in Secret Manager. */
+    keySecret: z
+      .string()
+      .regex(
+        KEY_SECRET,
+        'a key secret is a Secret Manager version name, "projects/<project>/secrets/<name>/versions/<version or latest>"',
+      )
+      .optional(),
+    /**
+     * Keyless: the service account the function impersonates (IAM Credentials
+     * generateAccessToken; the function's account needs
+     * roles/iam.serviceAccountTokenCreator on it).
+     */
+    impersonate: z
+      .string()
+      .regex(
+        SERVICE_ACCOUNT,
+        "impersonate is a service account's email, e.g. bq-exporter@my-project.iam.gserviceaccount.com",
+      )
+      .optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.keySecret !== undefined && d.impersonate !== undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["impersonate"],
+        message:
+          "set keySecret or impersonate, not both: a destination acts in BigQuery one way (impersonate is the keyless one)",
+      });
+    }
+  });
+
+/** How a destination acts in BigQuery. */
+export type Credentials =
+  { mode: "impersonate"; serviceAccount: string } | { mode: "key"; secret: string } | { mode: "function" };
+
+export function credentialsOf(dest: z.infer<typeof destinationSchema>): Credentials {
+  if (dest.impersonate !== undefined) return { mode: "impersonate", serviceAccount: dest.impersonate };
+  if (dest.keySecret !== undefined) return { mode: "key", secret: dest.keySecret };
+  return { mode: "function" };
+}
 
 /** Loosely typed view for cross-field checks, which also run when other fields failed. */
 interface LooseExport {
@@ -76,12 +124,7 @@ function stringList(value: unknown): string[] {
 
 export const exportDefinitionSchema = z
   .strictObject({
-    id: z
-      .string()
-      .regex(
-        EXPORT_ID_PATTERN,
-        "an export id has 1 to 29 lowercase letters, digits or hyphens, starts with a letter and does not end with a hyphen",
-      ),
+    id: exportIdSchema,
     model: z.enum(MODELS),
     teamId: z.number().int().positive().max(Number.MAX_SAFE_INTEGER),
     interval: z.enum(INTERVALS),
@@ -134,69 +177,42 @@ export const exportDefinitionSchema = z
   );
 
 export type ExportDefinition = z.infer<typeof exportDefinitionSchema>;
-/** What callers may send: defaulted fields are optional. */
+export type Destination = ExportDefinition["destination"];
+/** What a definition's author writes: defaulted fields are optional. */
 export type ExportDefinitionInput = z.input<typeof exportDefinitionSchema>;
 
-const isoWithZone = z.iso.datetime({
-  offset: true,
-  message: "must be an ISO 8601 timestamp with a time zone, e.g. 2026-11-25T10:00:00Z",
-});
-
-export const exportRunRequestSchema = z
-  .strictObject({
-    export: exportDefinitionSchema,
-    dataInterval: z.strictObject({ start: isoWithZone, end: isoWithZone }).optional(),
-    force: z.boolean().optional(),
-  })
-  .superRefine(
-    (value, ctx) => {
-      // The interval's order and alignment, reported with the other problems
-      // when both timestamps and the export's interval are readable.
-      if (typeof value !== "object" || value === null) return;
-      const loose = value as {
-        export?: { interval?: unknown };
-        dataInterval?: { start?: unknown; end?: unknown };
-      };
-      const interval = loose.export?.interval;
-      const { start, end } = loose.dataInterval ?? {};
-      if (typeof start !== "string" || typeof end !== "string") return;
-      if (!(INTERVALS as readonly unknown[]).includes(interval)) return;
-      if (!isoWithZone.safeParse(start).success || !isoWithZone.safeParse(end).success) return;
-      try {
-        checkRange(new Date(start), new Date(end), interval as Interval);
-      } catch (err) {
-        if (!isExportError(err)) throw err;
-        const field = err.details?.["field"];
-        const path = field === "dataInterval.end" ? ["dataInterval", "end"] : ["dataInterval", "start"];
-        ctx.addIssue({ code: "custom", path, message: err.message.replace(/^dataInterval\.\w+ /, "") });
-      }
-    },
-    { when: () => true },
-  );
-
-export type ExportRunRequest = z.infer<typeof exportRunRequestSchema>;
-export type ExportRunRequestInput = z.input<typeof exportRunRequestSchema>;
-
 export interface RequestIssue {
-  /** Dotted path of the offending field, e.g. "export.destination.datasetId"; "" for the body itself. */
+  /** Dotted path of the offending field, e.g. "destination.datasetId"; "" for the value itself. */
   path: string;
   message: string;
 }
 
+/** At most this many problems are spelled out in a message; the rest are counted. */
+export const MAX_LISTED_ISSUES = 8;
+/** Field names from a request are cut to this length in messages (a body can hold any key). */
+const MAX_PATH_CHARS = 80;
+
 function dotted(path: readonly PropertyKey[]): string {
-  return path
+  const text = path
     .map((p) => (typeof p === "number" ? `[${p}]` : String(p)))
     .join(".")
     .replace(/\.\[/g, "[");
+  return text.length > MAX_PATH_CHARS ? `${text.slice(0, MAX_PATH_CHARS)}…` : text;
 }
 
-/** zod issues as path/message pairs; unknown keys become one issue per key. */
-export function requestIssues(error: z.ZodError): RequestIssue[] {
+/**
+ * zod issues as path/message pairs; unknown keys become one issue per key.
+ * `unknownKey` may word an unknown key specially (e.g. an inline definition).
+ */
+export function requestIssues(
+  error: z.ZodError,
+  unknownKey: (path: PropertyKey[]) => string = () => "unknown field",
+): RequestIssue[] {
   const out: RequestIssue[] = [];
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
       for (const key of issue.keys) {
-        out.push({ path: dotted([...issue.path, key]), message: "unknown field" });
+        out.push({ path: dotted([...issue.path, key]), message: unknownKey([...issue.path, key]) });
       }
     } else if (issue.code === "invalid_type" && issue.message.endsWith("received undefined")) {
       out.push({ path: dotted(issue.path), message: `required (${issue.expected})` });
@@ -208,41 +224,61 @@ export function requestIssues(error: z.ZodError): RequestIssue[] {
 }
 
 /**
- * Parses an exportRun body. Throws INVALID_REQUEST listing every problem as
- * "path: message" in the message and as `details.issues`.
+ * "what: path: message; path: message" with at most MAX_LISTED_ISSUES listed
+ * and the rest counted, so a body with a million unknown keys gets a short
+ * answer. `details.issues` is bounded the same way.
  */
-export function parseExportRunRequest(body: unknown): ExportRunRequest {
-  const result = exportRunRequestSchema.safeParse(body);
-  if (result.success) return result.data;
-  const issues = requestIssues(result.error);
-  const lines = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
-  throw new ExportError("INVALID_REQUEST", `Invalid export request: ${lines.join("; ")}.`, {
-    details: { issues },
-    cause: result.error,
-  });
-}
-
-/** Parses an export definition alone (CLI, Terraform-generated bodies). */
-export function parseExportDefinition(value: unknown): ExportDefinition {
-  const result = exportDefinitionSchema.safeParse(value);
-  if (result.success) return result.data;
-  const issues = requestIssues(result.error);
-  const lines = issues.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
-  throw new ExportError("INVALID_REQUEST", `Invalid export definition: ${lines.join("; ")}.`, {
-    details: { issues },
-    cause: result.error,
+export function issuesError(
+  code: "INVALID_REQUEST" | "INVALID_DEFINITION",
+  what: string,
+  issues: RequestIssue[],
+  cause: unknown,
+  fix = "",
+): ExportError {
+  const listed = issues.slice(0, MAX_LISTED_ISSUES);
+  const lines = listed.map((i) => (i.path ? `${i.path}: ${i.message}` : i.message));
+  const more = issues.length - listed.length;
+  if (more > 0) lines.push(`and ${more} more problem${more === 1 ? "" : "s"}`);
+  return new ExportError(code, `${what}: ${lines.join("; ")}.${fix}`, {
+    details: { issues: listed, ...(more > 0 ? { moreIssues: more } : {}) },
+    cause,
   });
 }
 
 /**
- * The explicit period of a request, checked against the export's interval
- * (INVALID_INTERVAL when misaligned), or undefined for a scheduled run.
+ * Reads a stored export definition (`source` names where it came from, e.g.
+ * "gs://bucket/exports/events-hourly.json"). Throws INVALID_DEFINITION naming
+ * the object and every bad field.
  */
-export function requestedPeriod(request: ExportRunRequest): Period | undefined {
-  if (!request.dataInterval) return undefined;
-  return checkRange(
-    new Date(request.dataInterval.start),
-    new Date(request.dataInterval.end),
-    request.export.interval,
+export function parseExportDefinition(value: unknown, source: string): ExportDefinition {
+  const result = exportDefinitionSchema.safeParse(value);
+  if (result.success) return result.data;
+  throw issuesError(
+    "INVALID_DEFINITION",
+    `Export definition ${source} is invalid`,
+    requestIssues(result.error),
+    result.error,
+    " Fix the export in Terraform's exports map and apply it again.",
   );
+}
+
+/** JSON with object keys sorted, so equal definitions have equal text. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`;
+  if (value !== null && typeof value === "object") {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * A short fingerprint of a definition (defaults filled): equal for equal
+ * definitions however their keys are ordered. Runs record it, so the run
+ * history shows where an export's definition changed.
+ */
+export function definitionHash(def: ExportDefinition): string {
+  return createHash("sha256").update(canonicalJson(def)).digest("hex").slice(0, 12);
 }

@@ -6,6 +6,10 @@ export type ErrorCode =
   // The request or export definition is wrong: fix the input.
   | "INVALID_REQUEST"
   | "INVALID_INTERVAL"
+  // No export of that id is configured (exports/<id>.json is absent).
+  | "EXPORT_NOT_FOUND"
+  // A stored export definition fails the schema (a hand-edited object): fix the definition.
+  | "INVALID_DEFINITION"
   // The destination is not set up as the seed describes: fix the setup.
   | "DATASET_NOT_FOUND"
   | "PERMISSION_DENIED"

@@ -21,6 +21,8 @@ export const manifestSchema = z.object({
   runId: z.string(),
   /** The export as it was when this attempt started; the sweep re-runs from it. */
   definition: exportDefinitionSchema,
+  /** definitionHash(definition): the run history shows where it changed between runs. */
+  definitionHash: z.string().optional(),
   period: z.object({ start: z.iso.datetime(), end: z.iso.datetime() }),
   /** "ingested": rows by ingestion time (scheduled runs); "backfill": rows by event timestamp. */
   selection: z.enum(["ingested", "backfill"]),
@@ -201,6 +203,7 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
     bqx_attempt: String(m.attempt),
     bqx_rows: String(m.rows),
     bqx_updated: m.updatedAt,
+    ...(m.definitionHash ? { bqx_definition: m.definitionHash } : {}),
   };
 }
 
@@ -210,6 +213,7 @@ export interface RunSummary {
   attempt: number | undefined;
   rows: number | undefined;
   updatedAt: string | undefined;
+  definitionHash: string | undefined;
 }
 
 export function summaryFromMetadata(object: string, metadata: Record<string, string>): RunSummary {
@@ -220,5 +224,6 @@ export function summaryFromMetadata(object: string, metadata: Record<string, str
     attempt: metadata.bqx_attempt ? Number(metadata.bqx_attempt) : undefined,
     rows: metadata.bqx_rows ? Number(metadata.bqx_rows) : undefined,
     updatedAt: metadata.bqx_updated,
+    definitionHash: metadata.bqx_definition,
   };
 }

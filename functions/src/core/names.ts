@@ -1,5 +1,6 @@
 // Names that cross boundaries: job labels (matched by the Terraform log-sink
-// filter), job ids, stage tables and GCS object names. One definition here;
+// filter), job ids, stage tables and GCS object names (stored definitions,
+// run manifests, staged data). One definition here;
 // tests hold the other places to it.
 import { ExportError } from "./errors.js";
 import type { ModelName } from "./models.js";
@@ -77,6 +78,12 @@ export function stageTableId(tableId: string, period: Period, attempt: number): 
   }
   return id;
 }
+
+/** A stored export definition: exports/<id>.json (Terraform writes them from its exports map). */
+export function exportObject(exportId: string): string {
+  return `${EXPORTS_PREFIX}${exportId}.json`;
+}
+export const EXPORTS_PREFIX = "exports/";
 
 /** The run manifest: runs/<export>/<start>--<end>.json. */
 export function manifestObject(exportId: string, period: Period): string {

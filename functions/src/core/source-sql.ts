@@ -42,7 +42,7 @@ export interface EventsQueryOptions {
   /** "ingested": rows that arrived in the period (scheduled runs); "backfill": rows whose timestamp is in it. */
   selection: EventsSelection;
   /** How far before the period an ingested event's timestamp may lie (ingested selection only). */
-  lookbackDays?: number;
+  lookbackDays: number;
   /** ClickHouse database holding PostHog's tables. */
   database?: string;
 }
@@ -55,7 +55,8 @@ export interface PersonsQueryOptions {
 }
 
 /**
- * Late events older than this are not exported by scheduled runs: the bound
+ * The default of BQX_LOOKBACK_DAYS (config.ts decides it): late events older
+ * than this are not exported by scheduled runs: the bound
  * keeps the scan to (lookback + period + skew) days of the team's events,
  * since inserted_at is not in the table's sorting key but timestamp is.
  * Backfills by timestamp pick such events up.
@@ -125,8 +126,8 @@ export function clickhouseDateTime64(t: Date): string {
   return checkInstant("timestamp", t).toISOString().replace("T", " ").replace("Z", "000");
 }
 
-function checkLookback(days: number | undefined): number {
-  const d = days ?? DEFAULT_LOOKBACK_DAYS;
+function checkLookback(days: number): number {
+  const d = days;
   if (!Number.isInteger(d) || d < 0 || d > MAX_LOOKBACK_DAYS) {
     throw new ExportError(
       "INVALID_REQUEST",
@@ -150,7 +151,7 @@ function checkEventNames(name: string, events: string[]): string[] {
  *   ingestion time, `inserted_at` or `_timestamp` where inserted_at is NULL,
  *   lies in [start, end), so an event that arrives late lands in the run of
  *   the period it arrived in. Their `timestamp` is bounded to
- *   [start - lookbackDays (default 7), end + 1 day of clock skew) so the scan
+ *   [start - lookbackDays, end + 1 day of clock skew) so the scan
  *   uses the table's sorting key; events outside are left to a backfill.
  * - "backfill": rows whose `timestamp` lies in [start, end).
  *

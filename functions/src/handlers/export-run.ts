@@ -1,18 +1,21 @@
 // exportRun over HTTP: parse, call the use case, map its outcome to a status.
-// 400: invalid request, nothing started. 200: done (now or before). 202: load
-// job started. 409: another call owns the period. 422: recorded as FAILED for
-// a reason a retry cannot fix (the body says what to fix). 503: transient, the
+// 400: invalid request, nothing started. 404: no such export. 200: done (now
+// or before). 202: load job started. 409: another call owns the period. 422:
+// recorded as FAILED for a reason a retry cannot fix, or the stored
+// definition is invalid (the body says what to fix). 503: transient, the
 // caller (Cloud Scheduler) should retry.
-import { parseExportRunRequest } from "../core/definition.js";
-import { toExportError, type ExportError } from "../core/errors.js";
+import { toExportError, type ErrorCode } from "../core/errors.js";
+import { parseExportRequest } from "../core/request.js";
 import type { AppDeps } from "../app/deps.js";
 import type { RunOutcome } from "../app/export-period.js";
-import { listRuns, periodsOf, runExportRequest } from "../app/export-request.js";
+import { listRuns, runExportRequest } from "../app/export-request.js";
+import { listExports } from "../app/export-store.js";
 
 export interface HttpRequestLike {
   method: string;
   headers: Record<string, string | string[] | undefined>;
   query: Record<string, unknown>;
+  /** The parsed JSON body (the HTTP edge checked Content-Type and syntax). */
   body: unknown;
 }
 
@@ -28,36 +31,52 @@ const STATUS_BY_KIND: Record<RunOutcome["kind"], number> = {
   failed: 422,
 };
 
+const STATUS_BY_CODE: Partial<Record<ErrorCode, number>> = {
+  INVALID_REQUEST: 400,
+  INVALID_INTERVAL: 400,
+  EXPORT_NOT_FOUND: 404,
+  INVALID_DEFINITION: 422,
+};
+
 export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Promise<HttpResult> {
   try {
     if (req.method === "GET") {
       const id = req.query.export;
-      if (typeof id !== "string")
-        return errorResult(400, "INVALID_REQUEST", "GET needs ?export=<export id>.");
+      if (id === undefined) return { status: 200, body: { exports: await listExports(deps.store) } };
+      if (typeof id !== "string" || !/^[a-z0-9-]{1,29}$/.test(id)) {
+        return errorResult(
+          400,
+          "INVALID_REQUEST",
+          "GET ?export=<export id> lists an export's runs; GET / lists the exports.",
+        );
+      }
       return { status: 200, body: { export: id, runs: await listRuns(id, deps) } };
     }
-    if (req.method !== "POST")
-      return errorResult(405, "INVALID_REQUEST", "Use POST to run an export, GET ?export=<id> for its runs.");
-    if (req.body === undefined || req.body === null || typeof req.body !== "object") {
+    if (req.method !== "POST") {
+      return errorResult(
+        405,
+        "INVALID_REQUEST",
+        'POST {"exportId": "<id>"} runs an export; GET lists exports and runs.',
+      );
+    }
+    if (req.body === null || typeof req.body !== "object" || Array.isArray(req.body)) {
       return errorResult(
         400,
         "INVALID_REQUEST",
-        "The body must be a JSON object (Content-Type: application/json).",
+        'The body must be a JSON object such as {"exportId": "<id>"} (Content-Type: application/json).',
       );
     }
-    const request = parseExportRunRequest(req.body);
-    const scheduleTime = header(req, "x-cloudscheduler-scheduletime");
-    const periods = periodsOf(request, scheduleTime, deps.now());
-    const result = await runExportRequest(request, periods, deps);
+    const request = parseExportRequest(req.body);
+    const result = await runExportRequest(request, header(req, "x-cloudscheduler-scheduletime"), deps);
     return {
       status: overallStatus(result.outcomes),
-      body: { runs: result.outcomes.map(describeOutcome), sweep: result.sweep },
+      body: { export: request.exportId, runs: result.outcomes.map(describeOutcome), sweep: result.sweep },
     };
   } catch (err) {
     const e = toExportError(err);
-    const status =
-      e.code === "INVALID_REQUEST" || e.code === "INVALID_INTERVAL" ? 400 : e.retryable ? 503 : 500;
+    const status = STATUS_BY_CODE[e.code] ?? (e.retryable ? 503 : 500);
     if (status >= 500) deps.log.error("exportRun failed", { error: e.toJSON() });
+    else if (status === 422) deps.log.error("export refused", { error: e.toJSON() });
     return { status, body: { error: e.toJSON() } };
   }
 }
@@ -98,6 +117,6 @@ function describeOutcome(o: RunOutcome) {
   };
 }
 
-function errorResult(status: number, code: ExportError["code"], message: string): HttpResult {
+function errorResult(status: number, code: ErrorCode, message: string): HttpResult {
   return { status, body: { error: { code, message, retryable: false } } };
 }
