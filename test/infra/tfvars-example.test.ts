@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "@cdktf/hcl2json";
 import { beforeAll, describe, expect, it } from "vitest";
-import { exportRunRequestSchema } from "../../functions/src/core/definition.js";
+import { exportDefinitionSchema } from "../../functions/src/core/definition.js";
 import { EXPORT_ID_PATTERN } from "../../functions/src/core/names.js";
 import { INFRA_DIR, loadModule, type Module } from "./hcl.js";
 
@@ -24,11 +24,11 @@ beforeAll(async () => {
 });
 
 /** What local.export_definitions makes of one entry: the key as id, absent keySecret left out. */
-function schedulerBody(id: string, e: ExampleExport): unknown {
+function storedDefinition(id: string, e: ExampleExport): unknown {
   const destination = Object.fromEntries(
     Object.entries(e.destination).filter(([, v]) => v !== null && v !== undefined),
   );
-  return { export: { ...e, id, destination } };
+  return { ...e, id, destination };
 }
 
 describe("terraform.tfvars.example", () => {
@@ -46,7 +46,7 @@ describe("terraform.tfvars.example", () => {
     expect(Object.keys(exportsVar).length).toBeGreaterThan(0);
     for (const [id, e] of Object.entries(exportsVar)) {
       expect(id).toMatch(EXPORT_ID_PATTERN);
-      const parsed = exportRunRequestSchema.safeParse(schedulerBody(id, e));
+      const parsed = exportDefinitionSchema.safeParse(storedDefinition(id, e));
       expect(parsed.success, `${id}: ${parsed.error?.message ?? ""}`).toBe(true);
     }
     const models = new Set(Object.values(exportsVar).map((e) => e.model));
