@@ -21,7 +21,7 @@ import { pipeline } from "node:stream/promises";
 import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
 import { registerExport } from "../../functions/src/app/export-store.js";
-import { createClickHouseClient, SOURCE_QUERY_SETTINGS } from "../../functions/src/adapters/clickhouse.js";
+import { createClickHouseClient } from "../../functions/src/adapters/clickhouse.js";
 import { stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { parseManifest } from "../../functions/src/core/manifest.js";
@@ -164,7 +164,6 @@ async function main(): Promise<void> {
       await client.exec({
         query: `${query.sql}\nFORMAT JSONEachRow`,
         query_params: query.params,
-        clickhouse_settings: SOURCE_QUERY_SETTINGS,
       })
     ).stream;
 

@@ -3,7 +3,7 @@
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { eventsInsertMergeSql, personsMergeSql } from "../../functions/src/core/destination-sql.js";
 import type { TableRef } from "../../functions/src/core/identifiers.js";
-import { modelFields, type ModelName } from "../../functions/src/core/models.js";
+import { loadFields, modelFields, type FieldSpec } from "../../functions/src/core/models.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { GoogleSqlAnalyzer, type CatalogTable } from "../local/zetasql/analyzer.js";
@@ -19,19 +19,20 @@ const eventsStage = ref("events_bqx_stage_20261125t100000z_20261125t110000z_a1")
 const persons = ref("persons");
 const personsStage = ref("persons_bqx_stage_20261125t100000z_20261125t110000z_a1");
 
-function table(model: ModelName, useJsonType: boolean, t: TableRef): CatalogTable {
+function table(fields: FieldSpec[], t: TableRef): CatalogTable {
   return {
     path: `${t.projectId}.${t.datasetId}.${t.tableId}`,
-    columns: modelFields(model, useJsonType).map((f) => ({ name: f.name, type: f.type })),
+    columns: fields.map((f) => ({ name: f.name, type: f.type })),
   };
 }
 
+/** Destination tables with the model's columns, stage tables with the load's (persons: + bqx_deleted). */
 function catalog(useJsonType: boolean): CatalogTable[] {
   return [
-    table("events", useJsonType, events),
-    table("events", useJsonType, eventsStage),
-    table("persons", useJsonType, persons),
-    table("persons", useJsonType, personsStage),
+    table(modelFields("events", useJsonType), events),
+    table(loadFields("events", useJsonType), eventsStage),
+    table(modelFields("persons", useJsonType), persons),
+    table(loadFields("persons", useJsonType), personsStage),
   ];
 }
 
@@ -116,7 +117,7 @@ describe("the analyzer rejects what BigQuery rejects", () => {
 // BigQuery's JSON type accepts: a JSON literal is parsed by Google's JSON
 // parser at analysis time (syntax, surrogates, number overflow).
 describe("JSON column values of encoded rows pass Google's JSON parser", () => {
-  const tail = ',"person_version":null,"person_distinct_id_version":null}';
+  const tail = ',"person_version":null,"person_distinct_id_version":null,"bqx_deleted":null}';
   const head = '{"team_id":null,"distinct_id":null,"person_id":null,"properties":';
 
   /** The `properties` value exactly as it appears in the NDJSON line. */
@@ -180,25 +181,34 @@ describe("what the MERGE statements do (run on DuckDB)", () => {
     return (await conn.runAndReadAll(sqlText)).getRowObjectsJson();
   }
 
-  it("persons: highest versions win, either version higher updates, new keys insert", async () => {
+  it("persons: highest versions win, either version higher updates, new keys insert, newer deletions delete", async () => {
     const cols =
       "team_id BIGINT, distinct_id VARCHAR, person_id VARCHAR, properties VARCHAR, person_version BIGINT, person_distinct_id_version BIGINT";
     await conn.run(`CREATE OR REPLACE TABLE persons (${cols})`);
-    await conn.run(`CREATE OR REPLACE TABLE ${personsStage.tableId} (${cols})`);
+    await conn.run(`CREATE OR REPLACE TABLE ${personsStage.tableId} (${cols}, bqx_deleted BOOLEAN)`);
     await conn.run(`INSERT INTO persons VALUES
       (1, 'older', 'p1', 'kept', 5, 1),
       (1, 'newer', 'p2', 'old', 1, 1),
       (1, 'moved', 'p4', 'old', 5, 1),
       (1, 'same', 'p7', 'kept', 3, 3),
-      (2, 'older', 'p8', 'other team', 1, 1)`);
+      (2, 'older', 'p8', 'other team', 1, 1),
+      (1, 'mapping-deleted', 'p3', 'x', 5, 1),
+      (1, 'person-deleted', 'p10', 'x', 2, 1),
+      (1, 'stale-deletion', 'p11', 'kept', 5, 5)`);
     await conn.run(`INSERT INTO ${personsStage.tableId} VALUES
-      (1, 'older', 'p1', 'stale', 4, 1),
-      (1, 'newer', 'p2', 'v2', 2, 1),
-      (1, 'newer', 'p2', 'v3', 3, 1),
-      (1, 'moved', 'p9', 'new person', 1, 2),
-      (1, 'same', 'p7', 'replayed', 3, 3),
-      (1, 'fresh', 'p5', 'high person version', 9, 1),
-      (1, 'fresh', 'p6', 'high mapping version', 1, 2)`);
+      (1, 'older', 'p1', 'stale', 4, 1, false),
+      (1, 'newer', 'p2', 'v2', 2, 1, false),
+      (1, 'newer', 'p2', 'v3', 3, 1, false),
+      (1, 'moved', 'p9', 'new person', 1, 2, false),
+      (1, 'same', 'p7', 'replayed', 3, 3, false),
+      (1, 'fresh', 'p5', 'high person version', 9, 1, false),
+      (1, 'fresh', 'p6', 'high mapping version', 1, 2, false),
+      (1, 'mapping-deleted', 'p3', NULL, 5, 2, true),
+      (1, 'person-deleted', 'p10', NULL, 3, 1, true),
+      (1, 'stale-deletion', 'p11', NULL, 4, 5, true),
+      (1, 'never-exported', 'p12', NULL, 1, 1, true),
+      (1, 'recreated', 'p13', NULL, 1, 2, true),
+      (1, 'recreated', 'p14', 'back', 1, 3, false)`);
     await conn.run(toDuckDb(personsMergeSql(persons, personsStage, false)));
     const result = await rows(
       "SELECT team_id, distinct_id, person_id, properties FROM persons ORDER BY team_id, distinct_id",
@@ -208,7 +218,9 @@ describe("what the MERGE statements do (run on DuckDB)", () => {
       { team_id: "1", distinct_id: "moved", person_id: "p9", properties: "new person" },
       { team_id: "1", distinct_id: "newer", person_id: "p2", properties: "v3" },
       { team_id: "1", distinct_id: "older", person_id: "p1", properties: "kept" },
+      { team_id: "1", distinct_id: "recreated", person_id: "p14", properties: "back" },
       { team_id: "1", distinct_id: "same", person_id: "p7", properties: "kept" },
+      { team_id: "1", distinct_id: "stale-deletion", person_id: "p11", properties: "kept" },
       { team_id: "2", distinct_id: "older", person_id: "p8", properties: "other team" },
     ]);
   });

@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { createClient } from "@clickhouse/client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { isExportError } from "../../functions/src/core/errors.js";
-import { modelFields } from "../../functions/src/core/models.js";
+import { loadFields, modelFields } from "../../functions/src/core/models.js";
 import type { Period } from "../../functions/src/core/periods.js";
 import {
   eventsQuery,
@@ -112,7 +112,7 @@ describe("eventsQuery, ingested selection (scheduled runs)", () => {
       set: JSON.stringify({ email: "ada@example.com", plan: "pro" }),
       set_once: JSON.stringify({ initial_referrer: "$direct" }),
       distinct_id: "user-a1",
-      team_id: 1,
+      team_id: "1",
       ip: "203.0.113.7",
       site_url: "",
       timestamp: "2026-11-25T10:15:00.123456Z",
@@ -124,7 +124,7 @@ describe("eventsQuery, ingested selection (scheduled runs)", () => {
     for (const row of rows) {
       expect(row.timestamp).toMatch(ISO_MICROS);
       expect(row.bq_ingested_timestamp).toBe("2026-11-25T11:00:07.250000Z");
-      expect(typeof row.team_id).toBe("number");
+      expect(row.team_id).toMatch(/^[0-9]+$/);
     }
   });
 
@@ -151,7 +151,7 @@ describe("eventsQuery, ingested selection (scheduled runs)", () => {
     expect(team1).not.toContain(EV.otherTeam);
     const team2 = await events({ teamId: OTHER_TEAM });
     expect(uuids(team2)).toEqual([EV.otherTeam]);
-    expect(team2[0]?.team_id).toBe(OTHER_TEAM);
+    expect(team2[0]?.team_id).toBe(String(OTHER_TEAM));
     expect(await events({ teamId: 99 })).toEqual([]);
   });
 });
@@ -287,40 +287,64 @@ describe("eventsQuery parameters", () => {
 });
 
 describe("personsQuery", () => {
-  it("returns each distinct_id whose mapping or person changed, with the latest versions", async () => {
+  it("returns each distinct_id whose mapping or person changed, with the latest versions, deletions flagged", async () => {
     const rows = byDistinctId(await persons(TEAM));
     const ada = JSON.stringify({ email: "ada@example.com", plan: "pro" });
+    // 64-bit integers come quoted, so every digit survives JSON.parse.
     expect(rows).toEqual([
       // Person bump (version 0 → 1, the new row written twice): both of its distinct_ids.
       {
-        team_id: 1,
+        team_id: "1",
         distinct_id: "a1",
         person_id: PERSON.twoIds,
         properties: ada,
-        person_version: 1,
-        person_distinct_id_version: 0,
+        person_version: "1",
+        person_distinct_id_version: "0",
+        bqx_deleted: false,
       },
       {
-        team_id: 1,
+        team_id: "1",
         distinct_id: "a2",
         person_id: PERSON.twoIds,
         properties: ada,
-        person_version: 1,
-        person_distinct_id_version: 0,
+        person_version: "1",
+        person_distinct_id_version: "0",
+        bqx_deleted: false,
       },
       // Mapping bump: b1 moved to another person, whose own row is older.
       {
-        team_id: 1,
+        team_id: "1",
         distinct_id: "b1",
         person_id: PERSON.mergedInto,
         properties: JSON.stringify({ name: "Grace", email: "grace@example.com" }),
-        person_version: 2,
-        person_distinct_id_version: 1,
+        person_version: "2",
+        person_distinct_id_version: "1",
+        bqx_deleted: false,
+      },
+      // e1's mapping was deleted (at mapping version 1): a deletion, no properties.
+      {
+        team_id: "1",
+        distinct_id: "e1",
+        person_id: PERSON.mappingDeleted,
+        properties: null,
+        person_version: "0",
+        person_distinct_id_version: "1",
+        bqx_deleted: true,
+      },
+      // g1's person was deleted (at person version 1).
+      {
+        team_id: "1",
+        distinct_id: "g1",
+        person_id: PERSON.deleted,
+        properties: null,
+        person_version: "1",
+        person_distinct_id_version: "0",
+        bqx_deleted: true,
       },
       // Not here: c1 (unchanged, though its person received b1), d1 (unchanged),
-      // e1 (mapping deleted), f1 (changes after the period), g1 (person deleted).
+      // f1 (changes after the period).
     ]);
-    const names = modelFields("persons", false).map((f) => f.name);
+    const names = loadFields("persons", false).map((f) => f.name);
     for (const row of rows) expect(Object.keys(row)).toEqual(names);
   });
 
@@ -328,14 +352,22 @@ describe("personsQuery", () => {
     const day = { start: new Date("2026-11-24T00:00:00Z"), end: new Date("2026-11-25T00:00:00Z") };
     const rows = byDistinctId(await persons(TEAM, day));
     expect(
-      rows.map((r) => [r.distinct_id, r.person_id, r.person_version, r.person_distinct_id_version]),
+      rows.map((r) => [
+        r.distinct_id,
+        r.person_id,
+        r.person_version,
+        r.person_distinct_id_version,
+        r.bqx_deleted,
+      ]),
     ).toEqual([
-      ["a1", PERSON.twoIds, 1, 0],
-      ["a2", PERSON.twoIds, 1, 0],
-      ["b1", PERSON.mergedInto, 2, 1],
-      ["c1", PERSON.mergedInto, 2, 0],
-      ["d1", PERSON.unchanged, 5, 0],
-      ["f1", PERSON.changesLater, 1, 0],
+      ["a1", PERSON.twoIds, "1", "0", false],
+      ["a2", PERSON.twoIds, "1", "0", false],
+      ["b1", PERSON.mergedInto, "2", "1", false],
+      ["c1", PERSON.mergedInto, "2", "0", false],
+      ["d1", PERSON.unchanged, "5", "0", false],
+      ["e1", PERSON.mappingDeleted, "0", "1", true],
+      ["f1", PERSON.changesLater, "1", "0", false],
+      ["g1", PERSON.deleted, "1", "0", true],
     ]);
   });
 
@@ -344,12 +376,13 @@ describe("personsQuery", () => {
     const rows = await persons(TEAM, next);
     expect(rows).toEqual([
       {
-        team_id: 1,
+        team_id: "1",
         distinct_id: "f1",
         person_id: PERSON.changesLater,
         properties: JSON.stringify({ name: "Later v1" }),
-        person_version: 1,
-        person_distinct_id_version: 0,
+        person_version: "1",
+        person_distinct_id_version: "0",
+        bqx_deleted: false,
       },
     ]);
   });
@@ -358,15 +391,33 @@ describe("personsQuery", () => {
     const rows = await persons(OTHER_TEAM);
     expect(rows).toEqual([
       {
-        team_id: 2,
+        team_id: "2",
         distinct_id: "a1",
         person_id: PERSON.otherTeam,
         properties: JSON.stringify({ name: "Team two" }),
-        person_version: 3,
-        person_distinct_id_version: 4,
+        person_version: "3",
+        person_distinct_id_version: "4",
+        bqx_deleted: false,
       },
     ]);
     expect(await persons(99)).toEqual([]);
+  });
+
+  it("keeps versions above 2^53 exact", async () => {
+    // 2^63 - 1: JSON.parse of an unquoted number would make it 9223372036854775808.
+    const big = "9223372036854775807";
+    const id = "018f0000-0000-7000-8000-0000000000b9";
+    const at = unixSeconds("2026-11-25T10:10:00Z");
+    await ch.query(
+      `INSERT INTO posthog.person (id, created_at, team_id, properties, is_identified, is_deleted, version, _timestamp, _offset)
+       VALUES ('${id}', '2026-11-01 00:00:00', 7, '{}', 1, 0, ${big}, ${at}, 1)`,
+    );
+    await ch.query(
+      `INSERT INTO posthog.person_distinct_id2 (team_id, distinct_id, person_id, is_deleted, version, _timestamp, _offset, _partition)
+       VALUES (7, 'big', '${id}', 0, ${big}, ${at}, 1, 0)`,
+    );
+    const [row] = await persons(7);
+    expect(row).toMatchObject({ person_version: big, person_distinct_id_version: big });
   });
 });
 

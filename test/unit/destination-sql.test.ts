@@ -36,11 +36,17 @@ describe("identifiers never reach SQL unchecked", () => {
 });
 
 describe("statement shapes", () => {
-  it("the persons MERGE inserts and updates every model column", () => {
+  it("the persons MERGE inserts and updates every model column, and deletes only flagged keys", () => {
     const sql = personsMergeSql(ok, stage, true);
     for (const f of modelFields("persons", true)) expect(sql).toContain(`stage.\`${f.name}\``);
-    expect(sql).toContain("WHEN NOT MATCHED BY TARGET THEN");
-    expect(sql).not.toMatch(/WHEN NOT MATCHED BY SOURCE|DELETE/);
+    expect(sql).toContain("WHEN NOT MATCHED BY TARGET AND NOT IFNULL(stage.`bqx_deleted`, FALSE) THEN");
+    expect(sql).toMatch(
+      /WHEN MATCHED AND IFNULL\(stage\.`bqx_deleted`, FALSE\) AND \(.*\) THEN\n\s+DELETE\n/,
+    );
+    // Rows the stage does not mention are never touched.
+    expect(sql).not.toMatch(/WHEN NOT MATCHED BY SOURCE/);
+    // The deletion clause comes first: a flagged key is never updated instead.
+    expect(sql.indexOf("DELETE")).toBeLessThan(sql.indexOf("UPDATE SET"));
   });
 
   it("the events MERGE only inserts: no UPDATE or DELETE of exported events", () => {

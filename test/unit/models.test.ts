@@ -2,6 +2,7 @@ import { describe, it, expect } from "vitest";
 import {
   destinationTable,
   jsonColumns,
+  loadFields,
   modelFields,
   MODELS,
   PERSONS_KEY,
@@ -117,10 +118,14 @@ describe("table resources", () => {
     expect(Number(t.expirationTime)).toBe(Date.parse("2026-12-02T11:00:00Z"));
     expect(STAGE_TABLE_TTL_MS).toBe(7 * 24 * 3600 * 1000);
     expect(t.labels).toEqual(labels);
-    expect(t.schema.fields).toEqual(modelFields("persons", true));
-    // Same columns as the final table, so MERGE copies them one to one.
-    expect(t.schema.fields.map((f) => f.name)).toEqual(
-      destinationTable("persons", true, ref).schema.fields.map((f) => f.name),
-    );
+    expect(t.schema.fields).toEqual(loadFields("persons", true));
+    // The final table's columns, so MERGE copies them one to one, plus the deletion flag.
+    expect(t.schema.fields.map((f) => f.name)).toEqual([
+      ...destinationTable("persons", true, ref).schema.fields.map((f) => f.name),
+      "bqx_deleted",
+    ]);
+    expect(t.schema.fields.at(-1)).toMatchObject({ name: "bqx_deleted", type: "BOOL", mode: "NULLABLE" });
+    // Events stage tables have exactly the destination's columns.
+    expect(stageTable("events", false, ref, now).schema.fields).toEqual(modelFields("events", false));
   });
 });

@@ -1,7 +1,7 @@
 import { describe, it, expect } from "vitest";
 import { jsonDocument, jsonNumberFits, wellFormed } from "../../functions/src/core/json-text.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
-import { modelFields, type ModelName } from "../../functions/src/core/models.js";
+import { loadFields, type ModelName } from "../../functions/src/core/models.js";
 import { isExportError } from "../../functions/src/core/errors.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 
@@ -46,7 +46,7 @@ function checkLine(model: ModelName, useJsonType: boolean, line: string): Record
   // UTF-8 round trip: no unpaired surrogates left in the line.
   expect(Buffer.from(line, "utf8").toString("utf8")).toBe(line);
   const parsed = JSON.parse(line) as Record<string, unknown>;
-  const fields = modelFields(model, useJsonType);
+  const fields = loadFields(model, useJsonType);
   expect(Object.keys(parsed)).toEqual(fields.map((f) => f.name));
   for (const f of fields) {
     const v = parsed[f.name];
@@ -64,6 +64,9 @@ function checkLine(model: ModelName, useJsonType: boolean, line: string): Record
         expect(v, f.name).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z$/);
         break;
       case "JSON":
+        break;
+      case "BOOL":
+        expect(typeof v, f.name).toBe("boolean");
         break;
     }
   }

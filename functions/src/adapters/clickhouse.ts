@@ -21,12 +21,6 @@ const RETRYABLE_CODES = new Set([
   "425",
 ]);
 
-/** Sent with every export query: strings and numbers exactly as stored; 64-bit integers as JSON numbers. */
-export const SOURCE_QUERY_SETTINGS = {
-  output_format_json_quote_64bit_integers: 0,
-  output_format_json_escape_forward_slashes: 0,
-} as const;
-
 export interface ClickHouseConnection {
   url: string;
   user: string;
@@ -56,8 +50,8 @@ export class ClickHouseSource implements SourceDatabase {
       const result = await this.client.query({
         query: query.sql,
         query_params: query.params,
+        // Output settings travel in the query's own SETTINGS clause (core/source-sql.ts).
         format: "JSONEachRow",
-        clickhouse_settings: SOURCE_QUERY_SETTINGS,
       });
       for await (const batch of result.stream()) {
         for (const row of batch) yield row.text;

@@ -2,7 +2,7 @@
 // insert-only events MERGE. Table names go through quoteTable (validated and
 // quoted); column names come from the models, never from input.
 import { quoteTable, type TableRef } from "./identifiers.js";
-import { modelFields, PERSONS_KEY, PERSONS_VERSIONS, type ModelName } from "./models.js";
+import { DELETED_FLAG, modelFields, PERSONS_KEY, PERSONS_VERSIONS, type ModelName } from "./models.js";
 
 function columnNames(model: ModelName): string[] {
   // Names are the same in both variants; only JSON-or-STRING types differ.
@@ -14,9 +14,9 @@ function col(name: string): string {
   return `\`${name}\``;
 }
 
-function insertClause(columns: string[]): string {
+function insertClause(columns: string[], condition?: string): string {
   return [
-    "  WHEN NOT MATCHED BY TARGET THEN",
+    `  WHEN NOT MATCHED BY TARGET${condition ? ` AND ${condition}` : ""} THEN`,
     `    INSERT (${columns.map(col).join(", ")})`,
     `    VALUES (${columns.map((c) => `stage.${col(c)}`).join(", ")})`,
   ].join("\n");
@@ -30,7 +30,10 @@ function insertClause(columns: string[]): string {
  * person_version. The mapping version leads because a distinct_id that moved
  * to another person carries that person's (possibly lower) person_version.
  * A matched row is updated when either version in the stage is higher, as
- * the seed's FAQ describes; unmatched rows are inserted.
+ * the seed's FAQ describes; unmatched rows are inserted. A stage row flagged
+ * as deleted (bqx_deleted: the mapping or the person was deleted in PostHog)
+ * deletes the matched row when its versions are higher, and is never
+ * inserted: deleted persons leave the table.
  *
  * The statement is the same for both column variants (JSON columns are only
  * copied, never compared: BigQuery has no equality on JSON); `useJsonType` is
@@ -43,6 +46,10 @@ export function personsMergeSql(final: TableRef, stage: TableRef, _useJsonType: 
   const updates = columns
     .filter((c) => !(PERSONS_KEY as readonly string[]).includes(c))
     .map((c) => `${col(c)} = stage.${col(c)}`);
+  const newer =
+    `(stage.${col(personVersion)} > final.${col(personVersion)}` +
+    ` OR stage.${col(distinctIdVersion)} > final.${col(distinctIdVersion)})`;
+  const deleted = `IFNULL(stage.${col(DELETED_FLAG)}, FALSE)`;
   return [
     `MERGE INTO ${quoteTable(final)} AS final`,
     "USING (",
@@ -56,10 +63,11 @@ export function personsMergeSql(final: TableRef, stage: TableRef, _useJsonType: 
     "  ) = 1",
     ") AS stage",
     `ON ${keyMatch}`,
-    `  WHEN MATCHED AND (stage.${col(personVersion)} > final.${col(personVersion)}`,
-    `    OR stage.${col(distinctIdVersion)} > final.${col(distinctIdVersion)}) THEN`,
+    `  WHEN MATCHED AND ${deleted} AND ${newer} THEN`,
+    "    DELETE",
+    `  WHEN MATCHED AND ${newer} THEN`,
     `    UPDATE SET ${updates.join(", ")}`,
-    insertClause(columns),
+    insertClause(columns, `NOT ${deleted}`),
   ].join("\n");
 }
 

@@ -5,7 +5,7 @@ import type { TableRef } from "./identifiers.js";
 export const MODELS = ["events", "persons"] as const;
 export type ModelName = (typeof MODELS)[number];
 
-export type BigQueryType = "STRING" | "INT64" | "TIMESTAMP" | "JSON";
+export type BigQueryType = "STRING" | "INT64" | "TIMESTAMP" | "JSON" | "BOOL";
 
 export interface FieldSpec {
   name: string;
@@ -107,6 +107,33 @@ export function modelFields(model: ModelName, useJsonType: boolean): FieldSpec[]
   }));
 }
 
+/**
+ * Persons stage tables carry one internal column beyond the seed's six: the
+ * key was deleted in PostHog (its mapping, or its person). The MERGE deletes
+ * such keys from the destination and never inserts them; the destination
+ * schema stays the seed's.
+ */
+export const DELETED_FLAG = "bqx_deleted";
+
+/**
+ * The columns of a load: the model's, plus the deletion flag for persons
+ * (which always load into a stage table). The source query yields exactly
+ * these, in this order.
+ */
+export function loadFields(model: ModelName, useJsonType: boolean): FieldSpec[] {
+  const fields = modelFields(model, useJsonType);
+  if (model === "events") return fields;
+  return [
+    ...fields,
+    {
+      name: DELETED_FLAG,
+      type: "BOOL",
+      mode: "NULLABLE",
+      description: "The key was deleted in PostHog: the MERGE removes it from the destination",
+    },
+  ];
+}
+
 /** Columns whose values are JSON documents (STRING or JSON typed). */
 export function jsonColumns(model: ModelName): string[] {
   return MODEL_FIELDS[model].filter((f) => f.type === "JSON_OR_STRING").map((f) => f.name);
@@ -149,8 +176,9 @@ export function destinationTable(model: ModelName, useJsonType: boolean, ref: Ta
 export const STAGE_TABLE_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /**
- * A stage table for one run attempt: same columns as the destination, and an
- * expiration so a run that never finalizes cannot leave it behind for good.
+ * A stage table for one run attempt: the load's columns (the destination's,
+ * plus the deletion flag for persons), and an expiration so a run that never
+ * finalizes cannot leave it behind for good.
  */
 export function stageTable(
   model: ModelName,
@@ -162,7 +190,7 @@ export function stageTable(
   return {
     tableReference: ref,
     description: "Stage table of a BigQuery batch export run; dropped when the run finalizes",
-    schema: { fields: modelFields(model, useJsonType) },
+    schema: { fields: loadFields(model, useJsonType) },
     expirationTime: String(now.getTime() + STAGE_TABLE_TTL_MS),
     labels,
   };

@@ -25,7 +25,7 @@
 //   written as "YYYY-MM-DDThh:mm:ss[.ffffff]Z" (at most microseconds).
 import { ExportError } from "./errors.js";
 import { jsonDocument, wellFormed, type TextFixes } from "./json-text.js";
-import { jsonColumns, modelFields, type ModelName } from "./models.js";
+import { jsonColumns, loadFields, type ModelName } from "./models.js";
 
 /** What the encoder changed, for run logs and tests. Counts values, not rows. */
 export interface EncodeStats extends TextFixes {
@@ -94,6 +94,13 @@ function int64Value(column: string, v: unknown): string {
   return `"${s}"`;
 }
 
+function boolValue(column: string, v: unknown): string {
+  if (v === null || v === undefined) return "null";
+  if (v === true || v === 1 || v === "1" || v === "true") return "true";
+  if (v === false || v === 0 || v === "0" || v === "false") return "false";
+  throw badValue(column, "BOOL", v);
+}
+
 const CANONICAL_TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$/;
 const TIMESTAMP = /^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2}:\d{2})(?:\.(\d+))?(Z|[+-]00:?00)?$/;
 
@@ -116,7 +123,7 @@ function timestampValue(column: string, v: unknown): string {
 // ---------------------------------------------------------------- rows
 
 /** "document": a JSON-ish column of the STRING variant (its text, "" as NULL). */
-type ColumnKind = "string" | "document" | "json" | "int64" | "timestamp";
+type ColumnKind = "string" | "document" | "json" | "int64" | "timestamp" | "bool";
 interface ColumnPlan {
   name: string;
   /** `{"name":` or `,"name":` */
@@ -126,17 +133,19 @@ interface ColumnPlan {
 
 function plan(model: ModelName, useJsonType: boolean): ColumnPlan[] {
   const jsonish = new Set(jsonColumns(model));
-  return modelFields(model, useJsonType).map((f, index) => {
+  return loadFields(model, useJsonType).map((f, index) => {
     const kind: ColumnKind =
       f.type === "INT64"
         ? "int64"
-        : f.type === "TIMESTAMP"
-          ? "timestamp"
-          : jsonish.has(f.name)
-            ? useJsonType
-              ? "json"
-              : "document"
-            : "string";
+        : f.type === "BOOL"
+          ? "bool"
+          : f.type === "TIMESTAMP"
+            ? "timestamp"
+            : jsonish.has(f.name)
+              ? useJsonType
+                ? "json"
+                : "document"
+              : "string";
     return { name: f.name, prefix: `${index === 0 ? "{" : ","}${JSON.stringify(f.name)}:`, kind };
   });
 }
@@ -171,6 +180,9 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
             break;
           case "int64":
             line += int64Value(c.name, v);
+            break;
+          case "bool":
+            line += boolValue(c.name, v);
             break;
           case "timestamp":
             line += timestampValue(c.name, v);

@@ -5,11 +5,12 @@
 // varies in structure (which filters apply) and in the validated database name.
 //
 // Result contract (read as JSONEachRow), relied on by core/rows.ts:
-// - columns are exactly modelFields(model) in order (12 for events, 6 for persons);
+// - columns are exactly loadFields(model) in order (12 for events; for persons
+//   the 6 model columns and the bqx_deleted flag, true or false);
 // - timestamps are "YYYY-MM-DDThh:mm:ss.ffffffZ" (UTC, 6 fractional digits),
 //   formatted in SQL from DateTime64(6), independent of session settings;
-// - team_id and the two versions are JSON numbers (the query's own SETTINGS turn
-//   off 64-bit quoting, which older servers enable by default);
+// - team_id and the two versions are decimal strings (64-bit quoting on, in the
+//   query's own SETTINGS), written by the encoder with every digit;
 // - uuid and person_id are canonical lowercase UUID strings;
 // - properties is the source JSON text, NULL when the source holds '';
 // - set / set_once are the JSON text of properties.$set / $set_once, NULL when
@@ -79,11 +80,13 @@ function isoMicros(expr: string): string {
   return `formatDateTime(toDateTime64(${expr}, 6, 'UTC'), '%Y-%m-%dT%H:%i:%S.%fZ', 'UTC')`;
 }
 
-// Query-level settings travel with the SQL, so output does not depend on the
-// server's or the session's defaults: 64-bit integers as JSON numbers, and "/"
-// unescaped (the setting also governs toJSONString, i.e. the elements text).
+// Query-level settings travel with the SQL (the one place they are set), so
+// output does not depend on the server's, the session's or the client's
+// defaults: 64-bit integers as JSON strings, so every digit survives
+// JSON.parse (versions above 2^53 included), and "/" unescaped (the setting
+// also governs toJSONString, i.e. the elements text).
 const OUTPUT_SETTINGS =
-  "SETTINGS output_format_json_quote_64bit_integers = 0, output_format_json_escape_forward_slashes = 0";
+  "SETTINGS output_format_json_quote_64bit_integers = 1, output_format_json_escape_forward_slashes = 0";
 
 function database(name: string | undefined): string {
   const db = name ?? DEFAULT_DATABASE;
@@ -242,10 +245,18 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
  * Persons of one period: every (team_id, distinct_id) of the team whose
  * person_distinct_id2 rows or whose current person's rows include one with
  * `_timestamp` in [start, end), output with its latest state: the mapping of
- * highest version (dropped when that mapping is deleted) joined with the
- * person's row of highest version (dropped when the person is deleted).
+ * highest version joined with the person's row of highest version.
  * person_version = person.version, person_distinct_id_version =
  * person_distinct_id2.version, the two columns the destination MERGE compares.
+ *
+ * Deletions are rows too, flagged `bqx_deleted` with the versions of the
+ * deletion (properties NULL): a key whose latest mapping is deleted (its
+ * person_version is the person's latest, 0 when the person is gone), or whose
+ * person's latest row is deleted. The MERGE deletes such a key from the
+ * destination when those versions are higher, and never inserts it; a key
+ * deleted and re-created later has a newer, undeleted latest state. A key
+ * whose mapping stands but whose person row was never ingested is left out
+ * until it is (its row would have no person).
  *
  * ReplacingMergeTree rows may not be merged yet, so versions are resolved with
  * argMax over (version, _timestamp, _offset) rather than FINAL. Only the
@@ -274,9 +285,10 @@ export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
     pd.pd_team_id AS team_id,
     pd.pd_distinct_id AS distinct_id,
     toString(pd.pd_person_id) AS person_id,
-    nullIf(p.p_properties, '') AS properties,
-    p.p_version AS person_version,
-    pd.pd_version AS person_distinct_id_version
+    if(bqx_deleted, NULL, nullIf(p.p_properties, '')) AS properties,
+    coalesce(p.p_version, 0) AS person_version,
+    pd.pd_version AS person_distinct_id_version,
+    toBool(pd.pd_deleted = 1 OR coalesce(p.p_deleted, 0) = 1) AS bqx_deleted
   FROM (
     SELECT
       team_id AS pd_team_id,
@@ -287,9 +299,8 @@ export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
     FROM ${db}.person_distinct_id2
     WHERE team_id = {team_id:Int64} AND distinct_id IN (${candidates})
     GROUP BY team_id, distinct_id
-    HAVING pd_deleted = 0
   ) AS pd
-  INNER JOIN (
+  LEFT JOIN (
     SELECT
       id AS p_id,
       argMax(properties, ${latest}) AS p_properties,
@@ -301,8 +312,8 @@ export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
       WHERE team_id = {team_id:Int64} AND distinct_id IN (${candidates})
     )
     GROUP BY id
-    HAVING p_deleted = 0
   ) AS p ON p.p_id = pd.pd_person_id
-  ${OUTPUT_SETTINGS}`;
+  WHERE pd.pd_deleted = 1 OR p.p_id IS NOT NULL
+  ${OUTPUT_SETTINGS}, join_use_nulls = 1`;
   return { sql, params };
 }
