@@ -7,6 +7,7 @@ import { request as httpsRequest } from "node:https";
 import { GrpcStatus } from "../grpc/server.js";
 import { durationMs } from "../grpc/wellknown.js";
 import { httpMethodOf, retryPolicy, type JobMessage, type RetryPolicy } from "./jobs.js";
+import { backoffMs } from "../common/backoff.js";
 
 export interface AttemptResult {
   /** 1 for the first try, 2 for the first retry, … */
@@ -39,15 +40,7 @@ export interface DispatchDeps {
   onAttempt?(at: Date): void;
 }
 
-/** Backoff before retry number `retry` (1-based), per RetryConfig's documented progression. */
-export function backoffMs(policy: RetryPolicy, retry: number): number {
-  const doublings = retry - 1;
-  const raw =
-    doublings <= policy.maxDoublings
-      ? policy.minBackoffMs * 2 ** doublings
-      : policy.minBackoffMs * 2 ** policy.maxDoublings * (doublings - policy.maxDoublings + 1);
-  return Math.min(raw, policy.maxBackoffMs);
-}
+export { backoffMs };
 
 /** RFC 3339 in the job's zone: "Z" for UTC, else the zone's offset at that instant. */
 export function rfc3339InZone(at: Date, offsetMinutes: number): string {
