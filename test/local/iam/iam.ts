@@ -1,11 +1,17 @@
-// The local IAM: service-account keys, a token endpoint that trades a key's
-// signed JWT for an access token, role bindings on projects and datasets, and
-// the permission checks the local emulators make on every call.
+// The local IAM: service accounts and their keys, a token endpoint that trades a
+// key's signed JWT for an access token, the IAM Credentials API's
+// generateAccessToken (impersonation, see credentials-api.ts), role bindings on
+// projects, datasets and service accounts, and the permission checks the local
+// emulators make on every call.
 import { createPublicKey, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { readBody, sendJson, startHttpServer, type RunningHttpServer } from "../common/net.js";
 import { decodeJwt, verifyRs256, type DecodedJwt } from "./jwt.js";
 import type { Role } from "./roles.js";
+import { handleCredentialsRequest } from "./credentials-api.js";
+import { IamAuthError } from "./errors.js";
+
+export { IamAuthError };
 
 /** The key file a user downloads for a service account (the seed's "JSON key file"). */
 export interface ServiceAccountKeyFile {
@@ -19,23 +25,34 @@ export interface ServiceAccountKeyFile {
   token_uri: string;
 }
 
-/** Where a role is granted: a project, or one dataset in it. */
+/**
+ * Where a role is granted or checked: a project, or one resource in it (a dataset, or a
+ * service account: set at most one of the two). A project grant applies to every
+ * resource in the project, as IAM policies inherit downwards.
+ */
 export interface IamResource {
   projectId: string;
   datasetId?: string;
+  /** A service account's email: the resource `projects/P/serviceAccounts/EMAIL`. */
+  serviceAccount?: string;
 }
 
 export interface Principal {
   /** e.g. "exporter@my-project.iam.gserviceaccount.com" */
   email: string;
+  /**
+   * OAuth scopes the credential carries, when it was minted for named scopes
+   * (generateAccessToken); undefined for setup tokens and keys, which are not scope-limited here.
+   */
+  scopes?: readonly string[];
 }
 
-/** An authentication failure: answered 401 by the emulators. */
-export class IamAuthError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "IamAuthError";
-  }
+/** An access token as minted: the token, whose it is, and when it stops working. */
+export interface IssuedToken {
+  token: string;
+  email: string;
+  expiresAt: Date;
+  scopes?: readonly string[];
 }
 
 const GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token";
@@ -57,22 +74,39 @@ interface Binding {
 }
 
 function resourceKey(r: IamResource): string {
+  if (r.serviceAccount !== undefined) return `projects/${r.projectId}/serviceAccounts/${r.serviceAccount}`;
   return r.datasetId === undefined
     ? `projects/${r.projectId}`
     : `projects/${r.projectId}/datasets/${r.datasetId}`;
 }
 
+/** Whether a grant on `granted` reaches `checked`: the same resource, or its project. */
+function grantReaches(granted: IamResource, checked: IamResource): boolean {
+  if (granted.projectId !== checked.projectId) return false;
+  if (granted.datasetId === undefined && granted.serviceAccount === undefined) return true;
+  return resourceKey(granted) === resourceKey(checked);
+}
+
 export class Iam {
   private readonly keys = new Map<string, RegisteredKey>();
   private readonly accountKeys = new Map<string, RegisteredKey[]>();
-  private readonly tokens = new Map<string, { email: string; expiresAt: number }>();
+  /** Service accounts that exist, by email, with their project. */
+  private readonly accounts = new Map<string, { projectId: string }>();
+  private readonly tokens = new Map<string, IssuedToken>();
   private readonly bindings = new Map<string, Binding[]>();
   private http: RunningHttpServer | undefined;
 
-  /** Starts an IAM with its token endpoint on 127.0.0.1. */
+  /**
+   * Starts an IAM on 127.0.0.1 serving its token endpoint and, under /v1/, the IAM
+   * Credentials API (see credentials-api.ts).
+   */
   static async start(): Promise<Iam> {
     const iam = new Iam();
-    iam.http = await startHttpServer((req, res) => iam.handleTokenRequest(req, res));
+    iam.http = await startHttpServer((req, res) =>
+      (req.url ?? "").startsWith("/v1/")
+        ? handleCredentialsRequest(iam, req, res)
+        : iam.handleTokenRequest(req, res),
+    );
     return iam;
   }
 
@@ -83,13 +117,37 @@ export class Iam {
     return `${this.http.url}/token`;
   }
 
+  /**
+   * Base URL of the IAM Credentials API (what https://iamcredentials.googleapis.com is in
+   * production): the `endpoint` option of google-auth-library's Impersonated client.
+   */
+  get credentialsEndpoint(): string {
+    if (!this.http)
+      throw new Error("Iam.start() serves the IAM Credentials API; this IAM was constructed without it");
+    return this.http.url;
+  }
+
   async close(): Promise<void> {
     await this.http?.close();
     this.http = undefined;
   }
 
+  /**
+   * Registers a service account without any key: one that is only ever used through
+   * impersonation, the keyless setup Google recommends.
+   */
+  addServiceAccount(email: string, projectId: string): void {
+    if (!this.accounts.has(email)) this.accounts.set(email, { projectId });
+  }
+
+  /** The project of an existing service account; undefined when no such account exists. */
+  serviceAccountProject(email: string): string | undefined {
+    return this.accounts.get(email)?.projectId;
+  }
+
   /** Registers a service account with a fresh RSA key and returns its key file. */
   createServiceAccount(email: string, projectId: string): ServiceAccountKeyFile {
+    this.addServiceAccount(email, projectId);
     const { privateKey, publicKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
     const keyId = randomBytes(20).toString("hex");
     const key: RegisteredKey = { email, keyId, publicKey };
@@ -118,8 +176,10 @@ export class Iam {
     );
   }
 
-  /** Registers an externally generated public key (PEM) for an account. */
+  /** Registers an externally generated public key (PEM) for an account (of the project in its email). */
   addPublicKey(email: string, keyId: string, publicKeyPem: string): void {
+    const project = /@([^.]+)\.iam\.gserviceaccount\.com$/.exec(email)?.[1];
+    if (project) this.addServiceAccount(email, project);
     const key: RegisteredKey = { email, keyId, publicKey: createPublicKey(publicKeyPem) };
     this.keys.set(keyId, key);
     this.accountKeys.set(email, [...(this.accountKeys.get(email) ?? []), key]);
@@ -130,9 +190,20 @@ export class Iam {
    * Tokens last an hour as Google's do; long-running stacks can ask for more.
    */
   issueAccessToken(email: string, ttlSeconds = ACCESS_TOKEN_TTL_S): string {
-    const token = `ya29.local-${randomUUID()}`;
-    this.tokens.set(token, { email, expiresAt: Date.now() + ttlSeconds * 1000 });
-    return token;
+    return this.mintAccessToken(email, ttlSeconds).token;
+  }
+
+  /** Mints an access token for `email`, optionally limited to OAuth scopes, valid for `ttlSeconds`. */
+  mintAccessToken(email: string, ttlSeconds: number, scopes?: readonly string[]): IssuedToken {
+    const issued: IssuedToken = {
+      token: `ya29.local-${randomUUID()}`,
+      email,
+      // Whole seconds, as Google's expireTime is.
+      expiresAt: new Date(Math.floor(Date.now() / 1000) * 1000 + ttlSeconds * 1000),
+      ...(scopes ? { scopes: [...scopes] } : {}),
+    };
+    this.tokens.set(issued.token, issued);
+    return issued;
   }
 
   grant(email: string, resource: IamResource, role: Role): void {
@@ -159,16 +230,14 @@ export class Iam {
   }
 
   /**
-   * Effective permissions on a resource: grants on a dataset add to those on
-   * its project (IAM inheritance: project → dataset → table).
+   * Effective permissions on a resource: grants on a dataset or a service account add
+   * to those on its project (IAM inheritance: project → dataset → table, project →
+   * service account).
    */
   permissionsOf(email: string, resource: IamResource): Set<string> {
     const result = new Set<string>();
     for (const b of this.bindings.get(email) ?? []) {
-      const applies =
-        b.resource.projectId === resource.projectId &&
-        (b.resource.datasetId === undefined || b.resource.datasetId === resource.datasetId);
-      if (applies) for (const p of b.role.permissions) result.add(p);
+      if (grantReaches(b.resource, resource)) for (const p of b.role.permissions) result.add(p);
     }
     return result;
   }
@@ -189,8 +258,8 @@ export class Iam {
     const token = match[1];
     const issued = this.tokens.get(token);
     if (issued) {
-      if (issued.expiresAt <= Date.now()) throw new IamAuthError("The access token has expired.");
-      return { email: issued.email };
+      if (issued.expiresAt.getTime() <= Date.now()) throw new IamAuthError("The access token has expired.");
+      return { email: issued.email, ...(issued.scopes ? { scopes: issued.scopes } : {}) };
     }
     const jwt = decodeJwt(token);
     if (!jwt) throw new IamAuthError("Invalid Credentials: unknown access token.");

@@ -97,3 +97,23 @@ export const SECRET_MANAGER_ACCESSOR: Role = {
   title: "Secret Manager Secret Accessor",
   permissions: ["secretmanager.versions.access"],
 };
+
+/** IAM permissions on service accounts that the local IAM Credentials API checks. */
+export const IAM_PERMISSIONS = {
+  getAccessToken: "iam.serviceAccounts.getAccessToken",
+  getOpenIdToken: "iam.serviceAccounts.getOpenIdToken",
+  implicitDelegation: "iam.serviceAccounts.implicitDelegation",
+  signBlob: "iam.serviceAccounts.signBlob",
+  signJwt: "iam.serviceAccounts.signJwt",
+} as const;
+
+/**
+ * roles/iam.serviceAccountTokenCreator: lets a principal mint tokens for (impersonate) the
+ * service account it is granted on, or every service account of the project it is granted on.
+ * https://cloud.google.com/iam/docs/service-account-permissions ("Service Account Token Creator role")
+ */
+export const TOKEN_CREATOR: Role = {
+  name: "roles/iam.serviceAccountTokenCreator",
+  title: "Service Account Token Creator",
+  permissions: Object.values(IAM_PERMISSIONS),
+};

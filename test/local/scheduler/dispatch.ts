@@ -7,6 +7,8 @@ import { request as httpsRequest } from "node:https";
 import { GrpcStatus } from "../grpc/server.js";
 import { durationMs } from "../grpc/wellknown.js";
 import { httpMethodOf, retryPolicy, type JobMessage, type RetryPolicy } from "./jobs.js";
+import { backoffMs } from "../common/backoff.js";
+import { rpcCodeForHttp } from "../grpc/http-status.js";
 
 export interface AttemptResult {
   /** 1 for the first try, 2 for the first retry, … */
@@ -39,15 +41,7 @@ export interface DispatchDeps {
   onAttempt?(at: Date): void;
 }
 
-/** Backoff before retry number `retry` (1-based), per RetryConfig's documented progression. */
-export function backoffMs(policy: RetryPolicy, retry: number): number {
-  const doublings = retry - 1;
-  const raw =
-    doublings <= policy.maxDoublings
-      ? policy.minBackoffMs * 2 ** doublings
-      : policy.minBackoffMs * 2 ** policy.maxDoublings * (doublings - policy.maxDoublings + 1);
-  return Math.min(raw, policy.maxBackoffMs);
-}
+export { backoffMs };
 
 /** RFC 3339 in the job's zone: "Z" for UTC, else the zone's offset at that instant. */
 export function rfc3339InZone(at: Date, offsetMinutes: number): string {
@@ -87,24 +81,7 @@ export function requestHeaders(
   return headers;
 }
 
-/** google.rpc.Code for an HTTP status, per the standard HTTP mapping. */
-export function rpcCodeForHttp(status: number): number {
-  if (status >= 200 && status < 300) return GrpcStatus.OK;
-  const table: Record<number, number> = {
-    400: GrpcStatus.INVALID_ARGUMENT,
-    401: GrpcStatus.UNAUTHENTICATED,
-    403: GrpcStatus.PERMISSION_DENIED,
-    404: GrpcStatus.NOT_FOUND,
-    409: GrpcStatus.ABORTED,
-    429: GrpcStatus.RESOURCE_EXHAUSTED,
-    499: GrpcStatus.CANCELLED,
-    500: GrpcStatus.INTERNAL,
-    501: GrpcStatus.UNIMPLEMENTED,
-    503: GrpcStatus.UNAVAILABLE,
-    504: GrpcStatus.DEADLINE_EXCEEDED,
-  };
-  return table[status] ?? (status < 500 ? GrpcStatus.FAILED_PRECONDITION : GrpcStatus.UNKNOWN);
-}
+export { rpcCodeForHttp };
 
 interface Sent {
   status?: number;

@@ -18,6 +18,7 @@ import {
   type JobMessage,
 } from "./jobs.js";
 import { execute, rfc3339InZone, type FireResult } from "./dispatch.js";
+import { unsignedIdToken } from "../iam/id-token.js";
 
 export type { FireResult, AttemptResult } from "./dispatch.js";
 
@@ -73,13 +74,6 @@ interface StoredJob {
   status?: { code: number; message: string };
   /** Executions of one job never overlap: each waits for the previous. */
   chain: Promise<unknown>;
-}
-
-/** An unsigned JWT with Google-ID-token-like claims: enough to see audience and caller locally. */
-function unsignedIdToken(audience: string, email: string, now: Date): string {
-  const enc = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
-  const iat = Math.floor(now.getTime() / 1000);
-  return `${enc({ alg: "none", typ: "JWT" })}.${enc({ iss: "https://accounts.google.com", aud: audience, email, email_verified: true, sub: email, iat, exp: iat + 3600 })}.`;
 }
 
 export async function startSchedulerServer(opts: SchedulerServerOptions = {}): Promise<RunningScheduler> {
