@@ -202,7 +202,7 @@ describe("secrets", () => {
     const res = await get();
     const seen = [...logLines, JSON.stringify(res.body)].join("\n");
     expect(logLines.length).toBeGreaterThan(10);
-    const keyBody = dest.key.private_key.split("\n")[5]!;
+    const keyBody = dest.key!.private_key.split("\n")[5]!;
     for (const secret of [
       keyBody,
       stack.env["BQX_BIGQUERY_ACCESS_TOKEN"]!,

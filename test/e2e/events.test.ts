@@ -213,7 +213,7 @@ describe("exactly once under repeats", () => {
     const run = await waitForRun(stack, "ev-forced", PERIOD);
     expect(run.state).toBe("COMPLETED");
     expect(run.attempt).toBe(2);
-    expect(run.mergeOnUuid).toBe(true);
+    expect(run.writePath).toBe("insert-new");
     expect(run.mergedRows).toBe(0);
     const c = await countRows(table);
     expect(c.n).toBe(c.distinct);

@@ -21,7 +21,13 @@ import { startClickHouseServer, type ClickHouseServer } from "./clickhouse/serve
 import { startFunctionsHost, type FunctionsHost } from "./functions-host.js";
 import { startGcsServer, type GcsServer } from "./gcs/server.js";
 import { Iam, type ServiceAccountKeyFile } from "./iam/iam.js";
-import { BIGQUERY_ADMIN, BIGQUERY_JOB_USER, SEED_CUSTOM_ROLE, type Role } from "./iam/roles.js";
+import {
+  BIGQUERY_ADMIN,
+  BIGQUERY_JOB_USER,
+  SEED_CUSTOM_ROLE,
+  TOKEN_CREATOR,
+  type Role,
+} from "./iam/roles.js";
 import { startSchedulerServer, type RunningScheduler } from "./scheduler/server.js";
 import { startSecretManagerServer, type RunningSecretManager } from "./secret-manager/server.js";
 
@@ -45,13 +51,19 @@ export interface StackOptions {
   schedulerNow?: () => Date;
 }
 
+/** How a destination acts in BigQuery (the export definition's credentials). */
+export type DestinationCredentials = "key" | "impersonate" | "function";
+
 export interface Destination {
   datasetId: string;
   location: string;
-  /** The secret version holding the destination service account's key. */
-  keySecret: string;
+  /** The BigQuery principal the grants went to (for "function": the functions' own account). */
   serviceAccount: string;
-  key: ServiceAccountKeyFile;
+  /** The part of an export's destination that names the credentials: keySecret, impersonate, or nothing. */
+  credentials: { keySecret?: string; impersonate?: string };
+  /** "key" only: the secret version holding the key, and the key itself. */
+  keySecret: string;
+  key: ServiceAccountKeyFile | undefined;
 }
 
 export interface LocalStack {
@@ -81,6 +93,10 @@ export interface LocalStack {
     role?: Role;
     projectRole?: Role;
     createDataset?: boolean;
+    /** Default "key": a service account with its JSON key in Secret Manager (the seed's way). */
+    credentials?: DestinationCredentials;
+    /** "impersonate" only: grant the functions token-creator on the account (default true). */
+    tokenCreator?: boolean;
   }): Promise<Destination>;
   /**
    * Stores an export definition (exports/<id>.json) through the product's
@@ -151,7 +167,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       BQX_PART_BYTES: String(opts.partBytes ?? 256 * 1024 * 1024),
       STORAGE_EMULATOR_HOST: gcs.url,
       BQX_BIGQUERY_ENDPOINT: bigquery.url,
-      BQX_BIGQUERY_ACCESS_TOKEN: iam.issueAccessToken(functionsServiceAccount),
+      // The function's own identity; valid for a day, so a long `npm run stack` keeps working.
+      BQX_BIGQUERY_ACCESS_TOKEN: iam.issueAccessToken(functionsServiceAccount, 24 * 3600),
+      BQX_IAM_CREDENTIALS_ENDPOINT: iam.credentialsEndpoint,
       BQX_SECRET_MANAGER_ENDPOINT: `${secretManager.host}:${secretManager.port}`,
     };
     const config = loadConfig(env);
@@ -181,17 +199,55 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       deps,
       env,
       functionsServiceAccount,
-      async createDestination(d) {
+      async createDestination(d): Promise<Destination> {
         const location = d.location ?? "US";
+        const mode = d.credentials ?? "key";
         const adminBq = stack.adminBigQuery();
         if (d.createDataset ?? true) await adminBq.createDataset(d.datasetId, { location });
-        const email = `bqx-${d.datasetId
-          .toLowerCase()
-          .replace(/[^a-z0-9]/g, "-")
-          .slice(0, 20)}@${LOCAL_PROJECT}.iam.gserviceaccount.com`;
+        const email =
+          mode === "function"
+            ? functionsServiceAccount
+            : `bqx-${d.datasetId
+                .toLowerCase()
+                .replace(/[^a-z0-9]/g, "-")
+                .slice(0, 20)}@${LOCAL_PROJECT}.iam.gserviceaccount.com`;
+        const grantBigQuery = () => {
+          iam.grant(email, { projectId: LOCAL_PROJECT }, d.projectRole ?? BIGQUERY_JOB_USER);
+          iam.grant(email, { projectId: LOCAL_PROJECT, datasetId: d.datasetId }, d.role ?? SEED_CUSTOM_ROLE);
+        };
+        if (mode === "function") {
+          grantBigQuery();
+          return {
+            datasetId: d.datasetId,
+            location,
+            serviceAccount: email,
+            credentials: {},
+            keySecret: "",
+            key: undefined,
+          };
+        }
+        if (mode === "impersonate") {
+          // No key anywhere: the functions obtain tokens for this account.
+          iam.addServiceAccount(email, LOCAL_PROJECT);
+          grantBigQuery();
+          if (d.tokenCreator ?? true) {
+            iam.grant(
+              functionsServiceAccount,
+              { projectId: LOCAL_PROJECT, serviceAccount: email },
+              TOKEN_CREATOR,
+            );
+          }
+          return {
+            datasetId: d.datasetId,
+            location,
+            serviceAccount: email,
+            credentials: { impersonate: email },
+            keySecret: "",
+            key: undefined,
+          };
+        }
         const key = iam.createServiceAccount(email, LOCAL_PROJECT);
-        iam.grant(email, { projectId: LOCAL_PROJECT }, d.projectRole ?? BIGQUERY_JOB_USER);
-        iam.grant(email, { projectId: LOCAL_PROJECT, datasetId: d.datasetId }, d.role ?? SEED_CUSTOM_ROLE);
+        grantBigQuery();
         const client = secretClient();
         const secretId = `bq-key-${d.datasetId.toLowerCase().replace(/_/g, "-")}`;
         const [secret] = await client.createSecret({
@@ -204,7 +260,14 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
           payload: { data: Buffer.from(JSON.stringify(key)) },
         });
         await client.close();
-        return { datasetId: d.datasetId, location, keySecret: version.name!, serviceAccount: email, key };
+        return {
+          datasetId: d.datasetId,
+          location,
+          serviceAccount: email,
+          credentials: { keySecret: version.name! },
+          keySecret: version.name!,
+          key,
+        };
       },
       registerExport: (definition) => registerExport(definition, deps.store),
       adminBigQuery: () =>
@@ -217,7 +280,9 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
         new BigQuery({
           projectId: LOCAL_PROJECT,
           apiEndpoint: bigquery.url,
-          authClient: serviceAccountAuth(dest.key),
+          authClient: dest.key
+            ? serviceAccountAuth(dest.key)
+            : staticTokenAuth(iam.issueAccessToken(dest.serviceAccount)),
         }),
       secretClient,
       async stop() {

@@ -55,16 +55,23 @@ describe("statement shapes", () => {
     for (const f of modelFields("events", true)) expect(sql).toContain(`stage.\`${f.name}\``);
   });
 
-  it("timestamp bounds are written as TIMESTAMP literals from the Date, and must be valid", () => {
+  it("timestamp bounds are TIMESTAMP literals with their microseconds, and must be UTC instants", () => {
     const sql = eventsInsertMergeSql(ok, stage, {
-      min: new Date("2026-11-25T09:00:00Z"),
-      max: new Date("2026-11-25T10:59:59.999Z"),
+      min: "2026-11-25T09:00:00.000001Z",
+      max: "2026-11-25T10:59:59.999999Z",
     });
-    expect(sql).toContain("TIMESTAMP '2026-11-25T09:00:00.000Z'");
-    expect(sql).toContain("TIMESTAMP '2026-11-25T10:59:59.999Z'");
-    expect(() => eventsInsertMergeSql(ok, stage, { min: new Date("x"), max: new Date() })).toThrow(
-      RangeError,
-    );
+    expect(sql).toContain("final.`timestamp` >= TIMESTAMP '2026-11-25T09:00:00.000001Z'");
+    expect(sql).toContain("final.`timestamp` <= TIMESTAMP '2026-11-25T10:59:59.999999Z'");
+    for (const bad of [
+      "x",
+      "2026-11-25 09:00:00",
+      "2026-11-25T09:00:00+01:00",
+      "2026-11-25T09:00:00Z' OR '1",
+    ]) {
+      expect(() => eventsInsertMergeSql(ok, stage, { min: bad, max: "2026-11-25T10:00:00Z" })).toThrow(
+        RangeError,
+      );
+    }
   });
 
   it("the example query is the seed's, on the given tables", () => {

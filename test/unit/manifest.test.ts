@@ -37,7 +37,7 @@ function manifest(state: RunState, updatedAt = "2026-11-25T11:04:00.000Z"): RunM
     createdAt: "2026-11-25T11:00:01.000Z",
     updatedAt,
     useJsonType: false,
-    mergeOnUuid: false,
+    writePath: "append",
     files: ["staging/x/part-00000.ndjson.gz"],
     rows: 10,
     bytes: 1000,
@@ -64,9 +64,9 @@ describe("decideClaim", () => {
 
   it("a forced rerun of a completed run is marked, so events go through the uuid MERGE", () => {
     const d = decideClaim(manifest("COMPLETED"), now, { ...opts, force: true });
-    expect(d).toMatchObject({ kind: "retry", attempt: 2, rerunOfCompleted: true });
+    expect(d).toMatchObject({ kind: "retry", attempt: 2, forced: true });
     const f = decideClaim(manifest("FAILED"), now, opts);
-    expect(f).toMatchObject({ kind: "retry", attempt: 2, rerunOfCompleted: false });
+    expect(f).toMatchObject({ kind: "retry", attempt: 2, forced: false });
   });
 });
 
@@ -97,8 +97,8 @@ describe("transition", () => {
 describe("newAttempt", () => {
   it("starts over in STAGING, drops the old job and counters, keeps the history", () => {
     const failed = { ...manifest("FAILED"), error: { code: "LOAD_FAILED", message: "x", retryable: false } };
-    const next = newAttempt(failed, 2, now, { mergeOnUuid: true, note: "retry" });
-    expect(next).toMatchObject({ attempt: 2, state: "STAGING", rows: 0, files: [], mergeOnUuid: true });
+    const next = newAttempt(failed, 2, now, { writePath: "insert-new", note: "retry" });
+    expect(next).toMatchObject({ attempt: 2, state: "STAGING", rows: 0, files: [], writePath: "insert-new" });
     expect(next.job).toBeUndefined();
     expect(next.error).toBeUndefined();
     expect(next.history).toHaveLength(failed.history.length + 1);

@@ -152,7 +152,24 @@ describe("stats count what was changed", () => {
     const enc = createRowEncoder("events", true);
     enc.encode(eventRow({ properties: "{oops", set: '{"n":1e400,"m":1e401}', set_once: '"\\ud800"' }));
     enc.encode(eventRow({ properties: "[".repeat(501) + "]".repeat(501), distinct_id: "a\udc00" }));
-    expect(enc.stats).toEqual({ rows: 2, invalidJson: 1, tooDeep: 1, wideNumbers: 2, loneSurrogates: 2 });
+    expect(enc.stats).toMatchObject({
+      rows: 2,
+      invalidJson: 1,
+      tooDeep: 1,
+      wideNumbers: 2,
+      loneSurrogates: 2,
+    });
+  });
+  it("keeps the earliest and latest event timestamp, as fixed-width text that sorts as time", () => {
+    const enc = createRowEncoder("events", false);
+    enc.encode(eventRow({ timestamp: "2026-11-25 10:00:00.5" }));
+    enc.encode(eventRow({ timestamp: "2026-11-25T10:00:00Z" }));
+    enc.encode(eventRow({ timestamp: "2026-11-25T09:59:59.999999Z" }));
+    enc.encode(eventRow({ timestamp: "2026-11-25T10:00:00.000001Z" }));
+    expect(enc.stats.timestampMin).toBe("2026-11-25T09:59:59.999999Z");
+    expect(enc.stats.timestampMax).toBe("2026-11-25T10:00:00.500000Z");
+    const persons = createRowEncoder("persons", false);
+    expect(persons.stats.timestampMin).toBeUndefined();
   });
   it("500 levels are still a JSON document", () => {
     expect(jsonDocument("[".repeat(500) + "]".repeat(500)).kind).toBe("json");

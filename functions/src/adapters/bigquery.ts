@@ -80,11 +80,12 @@ export class BigQueryWarehouse implements Warehouse {
     });
   }
 
-  async getJob(ref: JobRef): Promise<JobInfo> {
+  async getJob(ref: JobRef): Promise<JobInfo | undefined> {
     try {
       const meta = firstOf<JobMetadata>(await this.job(ref).getMetadata());
       return toJobInfo(ref, meta);
     } catch (err) {
+      if (googleErrorStatus(err) === 404) return undefined;
       throw fromGoogleError(err, `reading job ${ref.jobId}`);
     }
   }
@@ -95,7 +96,7 @@ export class BigQueryWarehouse implements Warehouse {
     });
     for (let i = 0; info.state !== "DONE"; i++) {
       await this.sleep(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
-      info = await this.getJob(spec.job);
+      info = (await this.getJob(spec.job)) ?? info;
     }
     return info;
   }
@@ -124,7 +125,10 @@ export class BigQueryWarehouse implements Warehouse {
       return toJobInfo(ref, job.metadata as JobMetadata);
     } catch (err) {
       // 409 duplicate: this attempt's job exists (a retried call); follow it.
-      if (googleErrorStatus(err) === 409) return this.getJob(ref);
+      if (googleErrorStatus(err) === 409) {
+        const existing = await this.getJob(ref);
+        if (existing) return existing;
+      }
       // A job that finished at once with errors comes back as a thrown ApiError
       // carrying the job resource; report it as the job's own failure.
       const resp = (err as { response?: JobMetadata }).response;

@@ -14,9 +14,11 @@ import type { Period } from "../core/periods.js";
 import { createRowEncoder } from "../core/rows.js";
 import { checkTableSchema } from "../core/schema-check.js";
 import { eventsQuery, personsQuery, type EventsSelection } from "../core/source-sql.js";
+import { usesStageTable, writePath } from "../core/write-path.js";
 import type { AppDeps } from "./deps.js";
 import { completeLoad } from "./complete-load.js";
-import type { Warehouse } from "./ports.js";
+import type { JobInfo, Warehouse } from "./ports.js";
+import { startRecordedLoad } from "./load-job.js";
 import { RunRecord } from "./run-record.js";
 import { stageRows } from "./stage-rows.js";
 
@@ -63,12 +65,15 @@ export async function exportPeriod(
         record = await RunRecord.claim(deps.store, object, freshManifest(def, period, run, opts, now), "0");
         break;
       case "retry": {
-        // A forced rerun of a completed events period goes through a stage
-        // table and an insert-only MERGE on uuid, so rows the earlier attempt
-        // appended are never appended twice.
-        const mergeOnUuid = def.model === "events" && (def.deduplicate || decision.rerunOfCompleted);
+        // The run's whole history decides how this attempt writes: once an
+        // earlier attempt may have committed rows, it merges on uuid.
+        const path = writePath(def, {
+          selection: opts.selection,
+          previous: decision.manifest,
+          forced: decision.forced,
+        });
         const next = {
-          ...newAttempt(decision.manifest, decision.attempt, now, { mergeOnUuid, note: decision.reason }),
+          ...newAttempt(decision.manifest, decision.attempt, now, { writePath: path, note: decision.reason }),
           definition: def,
           definitionHash: opts.definitionHash,
           selection: opts.selection,
@@ -108,7 +113,7 @@ function freshManifest(
     createdAt: at,
     updatedAt: at,
     useJsonType: def.useJsonType,
-    mergeOnUuid: def.model === "events" && def.deduplicate,
+    writePath: writePath(def, { selection: opts.selection, previous: undefined, forced: false }),
     files: [],
     rows: 0,
     bytes: 0,
@@ -117,10 +122,19 @@ function freshManifest(
   };
 }
 
-/** A LOADING run whose job has finished (its event was lost or is late) is finalized now. */
+/**
+ * A LOADING run whose job has finished (its event was lost or is late) is
+ * finalized now; one whose job was never inserted is started.
+ */
 async function checkInFlight(record: RunRecord, deps: AppDeps): Promise<RunOutcome> {
   if (record.manifest.state !== "LOADING") return { kind: "in-flight", manifest: record.manifest };
-  const done = await completeLoad(record, deps);
+  let done;
+  try {
+    done = await completeLoad(record, deps);
+  } catch (err) {
+    // The run stays LOADING; report why it could not be moved on.
+    return { kind: "failed", manifest: record.manifest, error: toExportError(err) };
+  }
   switch (done.kind) {
     case "completed":
       return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: [] };
@@ -194,6 +208,10 @@ async function stageAndLoad(
       encoding: encoder.stats,
     });
 
+    const { timestampMin, timestampMax } = encoder.stats;
+    if (timestampMin !== undefined && timestampMax !== undefined) {
+      m = { ...m, timestampBounds: { min: timestampMin, max: timestampMax } };
+    }
     if (staged.rows === 0) {
       m = await record.save(
         transition(m, "COMPLETED", deps.now(), { ...staged, loadedRows: 0 }, "empty period"),
@@ -202,31 +220,53 @@ async function stageAndLoad(
       return { kind: "completed", manifest: m, alreadyDone: false, notes: table.notes };
     }
 
-    const labels = jobLabels(def.id, m.runId, def.model);
-    const useStage = def.model === "persons" || m.mergeOnUuid;
-    let target = final;
+    const useStage = usesStageTable(m.writePath);
+    let load: NonNullable<RunManifest["load"]> = {
+      destination: final,
+      fields: table.loadSchema,
+      writeDisposition: "WRITE_APPEND",
+      allowFieldAddition: table.missing,
+    };
     if (useStage) {
-      target = { ...final, tableId: stageTableId(dest.tableId, period, m.attempt) };
-      await warehouse.createTable(stageTable(def.model, table.useJsonType, target, deps.now(), labels));
+      const stage = stageTable(
+        def.model,
+        table.useJsonType,
+        { ...final, tableId: stageTableId(dest.tableId, period, m.attempt) },
+        deps.now(),
+        jobLabels(def.id, m.runId, def.model),
+      );
+      await warehouse.createTable(stage);
+      load = {
+        destination: stage.tableReference,
+        fields: stage.schema.fields,
+        writeDisposition: "WRITE_TRUNCATE",
+        allowFieldAddition: false,
+      };
     }
     const job = { projectId: dest.projectId, jobId: loadJobId(m.runId, m.attempt), location };
-    // Write-ahead: the manifest names the job before the job exists.
+    // Write-ahead: the manifest names the job and its configuration before
+    // the job exists, so a crash here is recovered by starting the same job.
     m = await record.save(
       transition(m, "LOADING", deps.now(), {
         ...staged,
         job,
-        ...(useStage ? { stageTable: target.tableId } : {}),
+        load,
+        ...(useStage ? { stageTable: load.destination.tableId } : {}),
       }),
     );
-    const info = await warehouse.startLoad({
-      job,
-      sourceUris: staged.files.map((f) => deps.store.uri(f)),
-      destination: target,
-      schema: { fields: table.loadSchema },
-      writeDisposition: useStage ? "WRITE_TRUNCATE" : "WRITE_APPEND",
-      allowFieldAddition: !useStage && table.missing,
-      labels,
-    });
+    let info: JobInfo;
+    try {
+      info = await startRecordedLoad(m, warehouse, deps.store);
+    } catch (err) {
+      const e = toExportError(err);
+      // A 5xx or a timeout leaves it unknown whether BigQuery created the
+      // job: the run stays LOADING, and the next call or the sweep reads the
+      // job (or starts it under the same id). Only a refusal fails the run.
+      if (!e.retryable) throw e;
+      log.warn("load job start unanswered; the run stays LOADING", { job: job.jobId, error: e.toJSON() });
+      return { kind: "failed", manifest: m, error: e };
+    }
+    const target = load.destination;
     log.info("load job started", { job: job.jobId, files: staged.files.length, target: target.tableId });
     if (info.state === "DONE") {
       const done = await completeLoad(record, deps, info);

@@ -85,7 +85,8 @@ export interface Warehouse {
   createTable(resource: TableResource): Promise<void>;
   /** Starts the load; a job id that already exists is re-attached, not loaded twice. */
   startLoad(spec: LoadSpec): Promise<JobInfo>;
-  getJob(ref: JobRef): Promise<JobInfo>;
+  /** The job, or undefined when no job has that id. */
+  getJob(ref: JobRef): Promise<JobInfo | undefined>;
   /** Runs a query job to completion (re-attaching to an existing job id). */
   runQuery(spec: QuerySpec): Promise<JobInfo>;
   /** Deletes the table; a missing one is fine. */

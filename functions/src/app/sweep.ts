@@ -1,6 +1,9 @@
-// The sweep: finishes runs of an export that a crash or a lost completion
-// event left behind. LOADING runs whose job is DONE are finalized; STAGING
-// runs untouched past the stale limit are retried with a new attempt. Only
+// The sweep: finishes runs of an export that a crash, a lost completion event
+// or a transient failure left behind. LOADING runs whose job is DONE are
+// finalized (a missing job is started from the manifest); STAGING runs
+// untouched past the stale limit, and runs FAILED for a reason a retry can
+// fix (ClickHouse or BigQuery unavailable) once Cloud Scheduler's own retries
+// are over, are retried with a new attempt. Only
 // the last SWEEP_DAYS of manifests are listed (names sort by period start),
 // and only their metadata is read unless a run needs work.
 import type { ExportDefinition } from "../core/definition.js";
@@ -14,8 +17,10 @@ import { completeLoad } from "./complete-load.js";
 import { RunRecord } from "./run-record.js";
 
 const SWEEP_DAYS = 8;
-/** Stale STAGING runs re-run per sweep, to keep one call's duration bounded. */
+/** Runs re-run per sweep (stale or retryably failed), to keep one call's duration bounded. */
 const MAX_RETRIES_PER_SWEEP = 2;
+/** A retryably FAILED run is left this long to Cloud Scheduler's own retries before the sweep takes it. */
+export const RETRY_FAILED_AFTER_MS = 5 * 60_000;
 
 export interface SweepReport {
   finalized: string[];
@@ -44,11 +49,11 @@ export async function sweepExport(
     if (obj.name === skipObject) continue;
     const summary = summaryFromMetadata(obj.name, obj.metadata);
     const idle = summary.updatedAt ? now - new Date(summary.updatedAt).getTime() : Infinity;
-    const wanted =
-      summary.state === "LOADING" ||
-      (summary.state === "STAGING" &&
-        idle >= deps.settings.staleAfterMs &&
-        report.retried.length < MAX_RETRIES_PER_SWEEP);
+    const retry =
+      report.retried.length < MAX_RETRIES_PER_SWEEP &&
+      ((summary.state === "STAGING" && idle >= deps.settings.staleAfterMs) ||
+        (summary.state === "FAILED" && summary.error?.retryable === true && idle >= RETRY_FAILED_AFTER_MS));
+    const wanted = summary.state === "LOADING" || retry;
     if (!wanted) continue;
     try {
       const record = await RunRecord.read(deps.store, obj.name);
@@ -58,7 +63,7 @@ export async function sweepExport(
         const done = await completeLoad(record, deps);
         if (done.kind === "not-done") report.stillRunning.push(m.runId);
         else if (done.kind !== "ignored") report.finalized.push(m.runId);
-      } else if (m.state === "STAGING") {
+      } else if (m.state === "STAGING" || m.state === "FAILED") {
         await exportPeriod(
           def,
           manifestPeriod(m),

@@ -71,16 +71,24 @@ export function personsMergeSql(final: TableRef, stage: TableRef, _useJsonType: 
   ].join("\n");
 }
 
-/** Inclusive bounds on the stage rows' `timestamp`, to prune the final table's partitions. */
+/**
+ * Inclusive bounds on the stage rows' `timestamp`, to prune the final table's
+ * partitions: UTC instants as "YYYY-MM-DDThh:mm:ss[.f{1,6}]Z", kept as text
+ * so their microseconds survive.
+ */
 export interface TimestampBounds {
-  min: Date;
-  max: Date;
+  min: string;
+  max: string;
 }
 
-function timestampLiteral(t: Date): string {
-  if (Number.isNaN(t.getTime())) throw new RangeError("Invalid timestamp bound");
-  // toISOString gives only digits, '-', ':', '.', 'T' and 'Z': safe inside quotes.
-  return `TIMESTAMP '${t.toISOString()}'`;
+const UTC_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?Z$/;
+
+function timestampLiteral(t: string): string {
+  // Only digits, '-', ':', '.', 'T' and 'Z' pass: safe inside quotes.
+  if (!UTC_INSTANT.test(t) || Number.isNaN(Date.parse(t))) {
+    throw new RangeError(`Invalid timestamp bound ${JSON.stringify(t.slice(0, 40))}`);
+  }
+  return `TIMESTAMP '${t}'`;
 }
 
 /**

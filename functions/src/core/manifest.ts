@@ -5,6 +5,7 @@ import { z } from "zod";
 import { ExportError } from "./errors.js";
 import { exportDefinitionSchema } from "./definition.js";
 import type { Period } from "./periods.js";
+import type { WritePath } from "./write-path.js";
 
 export const RUN_STATES = ["STAGING", "LOADING", "COMPLETED", "FAILED"] as const;
 export type RunState = (typeof RUN_STATES)[number];
@@ -34,12 +35,18 @@ export const manifestSchema = z.object({
   location: z.string().optional(),
   /** JSON or STRING columns as the destination table actually has them. */
   useJsonType: z.boolean(),
+  /** How this attempt writes into the destination (core/write-path.ts decides). */
+  writePath: z.enum(["append", "insert-new", "merge-versions"]),
   /**
-   * Load into a stage table and insert-only MERGE on uuid: set by the export's
-   * `deduplicate`, and for every forced rerun of an events period, so a rerun
-   * can never duplicate rows that an earlier attempt already appended.
+   * The staged rows' earliest and latest event `timestamp` (microsecond ISO
+   * text), measured while staging: the insert-only MERGE is bounded to them,
+   * so BigQuery reads only those partitions of the final table.
    */
-  mergeOnUuid: z.boolean(),
+  timestampBounds: z.object({ min: z.string(), max: z.string() }).optional(),
+  /** MERGE jobs started for this attempt (a retryable MERGE failure starts another). */
+  mergeTries: z.number().int().min(1).optional(),
+  /** What went wrong without failing the run (e.g. a stage table left to expire). */
+  warnings: z.array(z.string()).optional(),
   stagingPrefix: z.string().optional(),
   files: z.array(z.string()),
   rows: z.number().int().min(0),
@@ -48,6 +55,26 @@ export const manifestSchema = z.object({
   /** Gzip bytes in GCS. */
   stagedBytes: z.number().int().min(0),
   job: z.object({ projectId: z.string(), jobId: z.string(), location: z.string() }).optional(),
+  /**
+   * The load job's configuration, written ahead with the job id: whoever
+   * finds the job missing (its call crashed before inserting it) starts it
+   * with the same id, and a late insert by the crashed call re-attaches.
+   */
+  load: z
+    .object({
+      destination: z.object({ projectId: z.string(), datasetId: z.string(), tableId: z.string() }),
+      fields: z.array(
+        z.object({
+          name: z.string(),
+          type: z.string(),
+          mode: z.string().optional(),
+          description: z.string().optional(),
+        }),
+      ),
+      writeDisposition: z.enum(["WRITE_APPEND", "WRITE_TRUNCATE"]),
+      allowFieldAddition: z.boolean(),
+    })
+    .optional(),
   stageTable: z.string().optional(),
   /** Rows BigQuery reports as loaded, and rows the MERGE changed. */
   loadedRows: z.number().int().min(0).optional(),
@@ -87,7 +114,7 @@ export type ClaimDecision =
   | { kind: "create" }
   | { kind: "completed"; manifest: RunManifest }
   | { kind: "in-flight"; manifest: RunManifest }
-  | { kind: "retry"; manifest: RunManifest; attempt: number; reason: string; rerunOfCompleted: boolean };
+  | { kind: "retry"; manifest: RunManifest; attempt: number; reason: string; forced: boolean };
 
 /**
  * What a call for a period does given the manifest it found:
@@ -107,7 +134,7 @@ export function decideClaim(
   switch (existing.state) {
     case "COMPLETED":
       return opts.force
-        ? { kind: "retry", manifest: existing, attempt: next, reason: "forced rerun", rerunOfCompleted: true }
+        ? { kind: "retry", manifest: existing, attempt: next, reason: "forced rerun", forced: true }
         : { kind: "completed", manifest: existing };
     case "FAILED":
       return {
@@ -115,7 +142,7 @@ export function decideClaim(
         manifest: existing,
         attempt: next,
         reason: `retry after failure (${existing.error?.code ?? "unknown"})`,
-        rerunOfCompleted: false,
+        forced: false,
       };
     case "STAGING": {
       const idle = now.getTime() - new Date(existing.updatedAt).getTime();
@@ -125,7 +152,7 @@ export function decideClaim(
             manifest: existing,
             attempt: next,
             reason: `attempt ${existing.attempt} stalled while staging`,
-            rerunOfCompleted: false,
+            forced: false,
           }
         : { kind: "in-flight", manifest: existing };
     }
@@ -167,12 +194,16 @@ export function newAttempt(
   m: RunManifest,
   attempt: number,
   now: Date,
-  opts: { mergeOnUuid: boolean; note: string },
+  opts: { writePath: WritePath; note: string },
 ): RunManifest {
   const at = now.toISOString();
   const {
     job: _job,
     stageTable: _st,
+    load: _load,
+    timestampBounds: _tb,
+    mergeTries: _mt,
+    warnings: _w,
     error: _err,
     loadedRows: _lr,
     mergedRows: _mr,
@@ -183,7 +214,7 @@ export function newAttempt(
     ...rest,
     attempt,
     state: "STAGING",
-    mergeOnUuid: opts.mergeOnUuid,
+    writePath: opts.writePath,
     files: [],
     rows: 0,
     bytes: 0,
@@ -204,6 +235,9 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
     bqx_rows: String(m.rows),
     bqx_updated: m.updatedAt,
     ...(m.definitionHash ? { bqx_definition: m.definitionHash } : {}),
+    ...(m.state === "FAILED" && m.error
+      ? { bqx_error: m.error.code, bqx_retryable: String(m.error.retryable) }
+      : {}),
   };
 }
 
@@ -214,6 +248,8 @@ export interface RunSummary {
   rows: number | undefined;
   updatedAt: string | undefined;
   definitionHash: string | undefined;
+  /** FAILED runs: the error code, and whether calling again can help. */
+  error?: { code: string; retryable: boolean };
 }
 
 export function summaryFromMetadata(object: string, metadata: Record<string, string>): RunSummary {
@@ -225,5 +261,8 @@ export function summaryFromMetadata(object: string, metadata: Record<string, str
     rows: metadata.bqx_rows ? Number(metadata.bqx_rows) : undefined,
     updatedAt: metadata.bqx_updated,
     definitionHash: metadata.bqx_definition,
+    ...(metadata.bqx_error
+      ? { error: { code: metadata.bqx_error, retryable: metadata.bqx_retryable === "true" } }
+      : {}),
   };
 }

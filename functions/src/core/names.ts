@@ -61,8 +61,9 @@ export function jobLabels(exportId: string, run: string, model: ModelName): Reco
 export function loadJobId(run: string, attempt: number): string {
   return `bqx_${run}_a${attempt}_load`;
 }
-export function mergeJobId(run: string, attempt: number): string {
-  return `bqx_${run}_a${attempt}_merge`;
+/** The MERGE of an attempt; a later try (after a retryable MERGE failure) gets its own id. */
+export function mergeJobId(run: string, attempt: number, mergeTry = 1): string {
+  return `bqx_${run}_a${attempt}_merge${mergeTry === 1 ? "" : mergeTry}`;
 }
 
 /** Unique per (table, period, attempt), in the destination dataset. */
@@ -96,6 +97,10 @@ export function manifestPrefix(exportId: string): string {
 /** Staged data of one attempt: staging/<export>/<run>-a<attempt>/part-NNNNN.ndjson.gz. */
 export function stagingPrefix(exportId: string, run: string, attempt: number): string {
   return `staging/${exportId}/${run}-a${attempt}/`;
+}
+/** Staged data of every attempt of a run (cleaned up when the run completes). */
+export function runStagingPrefix(exportId: string, run: string): string {
+  return `staging/${exportId}/${run}-a`;
 }
 export function partObject(prefix: string, index: number): string {
   return `${prefix}part-${String(index).padStart(5, "0")}.ndjson.gz`;

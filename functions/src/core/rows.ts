@@ -34,6 +34,21 @@ export interface EncodeStats extends TextFixes {
   invalidJson: number;
   /** JSON column values nested deeper than BigQuery allows, loaded as JSON strings. */
   tooDeep: number;
+  /**
+   * Events: the earliest and latest `timestamp` encoded, as
+   * "YYYY-MM-DDThh:mm:ss.ffffffZ" (six digits, so they compare as text).
+   * The insert-only MERGE is bounded to them.
+   */
+  timestampMin?: string;
+  timestampMax?: string;
+}
+
+/** A canonical timestamp value ("…ss[.f…]Z", quoted) as fixed-width text. */
+function timestampKey(quoted: string): string {
+  const text = quoted.slice(1, -1);
+  const dot = text.indexOf(".");
+  const fraction = dot < 0 ? "" : text.slice(dot + 1, -1);
+  return `${dot < 0 ? text.slice(0, -1) : text.slice(0, dot)}.${fraction.padEnd(6, "0")}Z`;
 }
 
 export function emptyStats(): EncodeStats {
@@ -157,6 +172,9 @@ export interface RowEncoder {
 }
 
 /** An encoder for one model and variant; keep one per stream for its stats. */
+/** The events column whose range bounds the insert-only MERGE (the partitioning column). */
+const EVENT_TIME = "timestamp";
+
 export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEncoder {
   const columns = plan(model, useJsonType);
   const stats = emptyStats();
@@ -184,9 +202,16 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
           case "bool":
             line += boolValue(c.name, v);
             break;
-          case "timestamp":
-            line += timestampValue(c.name, v);
+          case "timestamp": {
+            const value = timestampValue(c.name, v);
+            line += value;
+            if (c.name === EVENT_TIME && value !== "null") {
+              const key = timestampKey(value);
+              if (stats.timestampMin === undefined || key < stats.timestampMin) stats.timestampMin = key;
+              if (stats.timestampMax === undefined || key > stats.timestampMax) stats.timestampMax = key;
+            }
             break;
+          }
         }
       }
       stats.rows++;

@@ -402,7 +402,7 @@ describe("the product's destination SQL (functions/src/core/destination-sql.ts)"
     });
 
     it("eventsInsertMergeSql inserts each new uuid once, with and without partition bounds", async () => {
-      const bounds = { min: new Date("2026-11-25T10:00:00Z"), max: new Date("2026-11-25T10:30:00Z") };
+      const bounds = { min: "2026-11-25T10:00:00Z", max: "2026-11-25T10:30:00Z" };
       expect(await affected(eventsInsertMergeSql(events, eventsStage, bounds))).toBe(1);
       expect(await affected(eventsInsertMergeSql(events, eventsStage))).toBe(0);
       expect(
