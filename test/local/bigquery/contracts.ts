@@ -94,7 +94,14 @@ export interface EmulatorCatalog {
 }
 
 export type StatementType =
-  "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "CREATE_TABLE" | "DROP_TABLE";
+  | "SELECT"
+  | "INSERT"
+  | "UPDATE"
+  | "DELETE"
+  | "MERGE"
+  | "CREATE_TABLE"
+  | "CREATE_TABLE_AS_SELECT"
+  | "DROP_TABLE";
 
 /**
  * Bytes a statement processes and is billed for, as on-demand pricing counts
@@ -130,7 +137,16 @@ export interface PreparedStatement {
    * from), or alone for a dry run.
    */
   measure(): Promise<BytesProcessed>;
-  run(): Promise<StatementResult>;
+  run(options?: RunOptions): Promise<StatementResult>;
+}
+
+export interface RunOptions {
+  /**
+   * For UPDATE, DELETE and MERGE: called with the outcome before it is
+   * committed; throwing rolls the statement back (a concurrent-update
+   * conflict) and run() rejects with that error.
+   */
+  beforeCommit?: (result: StatementResult) => void;
 }
 
 export type StatementResult =
@@ -148,7 +164,7 @@ export type StatementResult =
        */
       rewrittenPartitions: string[];
     }
-  | { statementType: "CREATE_TABLE" | "DROP_TABLE"; target: TableRef };
+  | { statementType: "CREATE_TABLE" | "CREATE_TABLE_AS_SELECT" | "DROP_TABLE"; target: TableRef };
 
 export interface PrepareOptions {
   /** Project that runs the job: unqualified dataset names resolve here. */

@@ -206,27 +206,38 @@ async function prepare(
         drops: [],
         duckdbSql: dml.sql,
         measure,
-        async run() {
-          if (dml.duplicateMatchSql) {
-            const dup = await (await run(dml.duplicateMatchSql)).getRows();
-            if (dup.length > 0) {
-              throw new BigQueryEngineError(
-                "invalidQuery",
-                "UPDATE/MERGE must match at most one source row for each target row",
-              );
+        async run(runOptions) {
+          // A commit check runs the statement in a transaction it can roll back.
+          const transaction = runOptions?.beforeCommit !== undefined;
+          if (transaction) await run("BEGIN TRANSACTION");
+          try {
+            if (dml.duplicateMatchSql) {
+              const dup = await (await run(dml.duplicateMatchSql)).getRows();
+              if (dup.length > 0) {
+                throw new BigQueryEngineError(
+                  "invalidQuery",
+                  "UPDATE/MERGE must match at most one source row for each target row",
+                );
+              }
             }
+            const outcome = await runDml(deps, dml, values);
+            const stats = outcome.dmlStats;
+            const numDmlAffectedRows = stats.insertedRowCount + stats.updatedRowCount + stats.deletedRowCount;
+            const result: StatementResult = {
+              statementType: dml.statementType,
+              numDmlAffectedRows,
+              target: dml.target,
+              dmlStats: stats,
+              rewrittenPartitions: outcome.rewrittenPartitions,
+            };
+            runOptions?.beforeCommit?.(result);
+            if (transaction) await run("COMMIT");
+            if (numDmlAffectedRows > 0) deps.catalog.touchTable(dml.target);
+            return result;
+          } catch (err) {
+            if (transaction) await deps.connection.run("ROLLBACK").catch(() => undefined);
+            throw err;
           }
-          const outcome = await runDml(deps, dml, values);
-          const stats = outcome.dmlStats;
-          const numDmlAffectedRows = stats.insertedRowCount + stats.updatedRowCount + stats.deletedRowCount;
-          if (numDmlAffectedRows > 0) deps.catalog.touchTable(dml.target);
-          return {
-            statementType: dml.statementType,
-            numDmlAffectedRows,
-            target: dml.target,
-            dmlStats: stats,
-            rewrittenPartitions: outcome.rewrittenPartitions,
-          };
         },
       };
     }
@@ -306,8 +317,10 @@ function ddlStatement(
     table.fields = resultSchema(outputColumns);
     insertSql = `INSERT INTO ${duckdbTableName(plan.ref)} ${translateRange(tokens, plan.asQuery[0], plan.asQuery[1], ctx)}`;
   }
+  // BigQuery reports CREATE TABLE ... AS SELECT as its own statement type.
+  const statementType = plan.asQuery ? "CREATE_TABLE_AS_SELECT" : "CREATE_TABLE";
   return {
-    statementType: "CREATE_TABLE",
+    statementType,
     reads: uniqueRefs(ctx.reads),
     writes: [],
     creates: [plan.ref],
@@ -317,7 +330,7 @@ function ddlStatement(
       const { ref } = plan;
       if (!catalog.datasetExists(ref.projectId, ref.datasetId)) throw tableNotFound(ref, false);
       if (catalog.getTable(ref)) {
-        if (plan.ifNotExists) return { statementType: "CREATE_TABLE", target: ref };
+        if (plan.ifNotExists) return { statementType, target: ref };
         if (!plan.orReplace) {
           throw new BigQueryEngineError("duplicate", `Already Exists: Table ${refKey(ref)}`, 409);
         }
@@ -325,7 +338,7 @@ function ddlStatement(
       }
       await catalog.createTable(table);
       if (insertSql) await run(insertSql);
-      return { statementType: "CREATE_TABLE", target: ref };
+      return { statementType, target: ref };
     },
   };
 }
