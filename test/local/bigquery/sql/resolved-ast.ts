@@ -14,9 +14,12 @@ function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
-/** The node inside a oneof wrapper, with its base-class fields merged in. */
-export function astNode(x: unknown): AstNode | undefined {
-  let kind: string | undefined;
+/**
+ * The node inside a oneof wrapper, with its base-class fields merged in. A
+ * field typed with a concrete node message (a DML statement's tableScan)
+ * holds the node without a wrapper: `kind` names it then.
+ */
+export function astNode(x: unknown, kind?: string): AstNode | undefined {
   let body: unknown = x;
   while (isRecord(body) && typeof body["node"] === "string" && isRecord(body[body["node"]])) {
     kind = body["node"];

@@ -258,7 +258,7 @@ class Planner {
 
 /** The target scan of a DML statement: the columns it reads (READ or READ_WRITE access). */
 function targetRead(stmt: AstNode, keep: ValueSet): TableRead | undefined {
-  const scanNode = astNode(stmt.fields["tableScan"]);
+  const scanNode = astNode(stmt.fields["tableScan"], "resolvedTableScanNode");
   if (!scanNode) return undefined;
   const scan = tableScanColumns(scanNode);
   const access = list(stmt.fields["columnAccessList"]).map((a) => Number(a));
@@ -274,7 +274,7 @@ export function scanPlan(resolvedStatement: Record<string, unknown>, ctx: ScanPl
   if (!stmt) return { reads: [] };
   const f = stmt.fields;
   const scanOf = (raw: unknown) => {
-    const n = astNode(raw);
+    const n = astNode(raw, "resolvedTableScanNode");
     return n ? tableScanColumns(n) : undefined;
   };
   switch (stmt.kind) {
