@@ -743,6 +743,59 @@ describe("more DML", () => {
     ]);
   });
 
+  it("MERGE with WHEN MATCHED AND ... THEN DELETE, several WHEN MATCHED and a conditional insert reports dmlStats", async () => {
+    await reset(
+      ["(1, 'a', 1)", "(2, 'b', 1)", "(3, 'c', 1)", "(5, 'e', 9)"],
+      [
+        "(1, 'del', 2)",
+        "(2, 'new', 2)",
+        "(3, 'old', 0)",
+        "(4, 'ins', 1)",
+        "(6, 'skip', 0)",
+        "(5, 'keep', 1)",
+      ],
+    );
+    const result = await run(`
+      MERGE ddl.kv AS final USING ddl.kv_source AS stage ON final.k = stage.k
+      WHEN MATCHED AND stage.v = 'del' AND stage.n > final.n THEN DELETE
+      WHEN MATCHED AND stage.n > final.n THEN UPDATE SET v = stage.v, n = stage.n
+      WHEN NOT MATCHED BY TARGET AND stage.n > 0 THEN INSERT (k, v, n) VALUES (stage.k, stage.v, stage.n)`);
+    // 1 deleted (first clause wins over the second), 2 updated, 3 and 5 left (no clause holds), 4 inserted, 6 skipped.
+    expect(result).toMatchObject({
+      numDmlAffectedRows: 3,
+      dmlStats: { insertedRowCount: 1, updatedRowCount: 1, deletedRowCount: 1 },
+    });
+    expect(await select("SELECT k, v, n FROM ddl.kv ORDER BY k")).toEqual([
+      ["2", "new", "2"],
+      ["3", "c", "1"],
+      ["4", "ins", "1"],
+      ["5", "e", "9"],
+    ]);
+  });
+
+  it("rejects duplicate source matches only for rows an UPDATE clause's MERGE acts on, as documented", async () => {
+    // https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#merge_statement
+    await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 5)", "(1, 'y', 6)", "(2, 'z', 0)", "(2, 'w', 0)"]);
+    // Only DELETE clauses: duplicates are fine.
+    expect(
+      await affected(
+        "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k WHEN MATCHED AND S.n > 4 THEN DELETE",
+      ),
+    ).toBe(1);
+    await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 5)", "(1, 'y', 6)", "(2, 'z', 0)", "(2, 'w', 0)"]);
+    // With an UPDATE clause: key 1, matched twice, is acted on (S.n > 4): an error.
+    const err = await rejection(
+      "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k WHEN MATCHED AND S.n > 4 THEN UPDATE SET n = S.n",
+    );
+    expect(err.message).toBe("UPDATE/MERGE must match at most one source row for each target row");
+    // Key 2 alone, matched twice but acted on by no clause: no error.
+    expect(
+      await affected(
+        "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k AND S.k = 2 WHEN MATCHED AND S.n > 4 THEN UPDATE SET n = S.n",
+      ),
+    ).toBe(0);
+  });
+
   it("UPDATE ... FROM, DELETE and INSERT ... SELECT report their tables and counts", async () => {
     await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 7)", "(3, 'z', 9)"]);
     const update = await engine.prepare(
