@@ -104,8 +104,14 @@ describe("concurrent mutating DML through the REST API", () => {
     dir = mkdtempSync(path.join(tmpdir(), "bq-dml-"));
     const common = { gcs: { url: "http://127.0.0.1:9" }, jobStateDelayMs: 150 };
     server = await startBigQueryServer({ dataDir: path.join(dir, "a"), ...common });
-    // No reruns: the first conflict fails the statement (BigQuery gives up after its three).
-    strict = await startBigQueryServer({ dataDir: path.join(dir, "b"), ...common, dmlConflictReruns: 0 });
+    // No reruns: the first conflict fails the statement (BigQuery gives up after its three). Jobs
+    // stay RUNNING longer, so two started back to back overlap even on a busy machine.
+    strict = await startBigQueryServer({
+      dataDir: path.join(dir, "b"),
+      ...common,
+      jobStateDelayMs: 500,
+      dmlConflictReruns: 0,
+    });
     bq = new BigQuery({ projectId: PROJECT, apiEndpoint: server.url, authClient: staticTokenAuth() });
     bqStrict = new BigQuery({ projectId: PROJECT, apiEndpoint: strict.url, authClient: staticTokenAuth() });
     await bq.createDataset("ds");
@@ -124,12 +130,12 @@ describe("concurrent mutating DML through the REST API", () => {
       "UPDATE ds.t SET v = v + 1 WHERE DATE(ts) = '2026-11-01'",
     ]);
     expect(a?.ok && b?.ok).toBe(true);
-    const [rows] = await bq.query("SELECT id, v FROM ds.t ORDER BY id");
-    expect(rows).toEqual([
-      { id: 1, v: 11 },
-      { id: 2, v: 21 },
-      { id: 3, v: 3 },
-    ]);
+    const [rows] = await bq.query("SELECT v FROM ds.t ORDER BY id");
+    // Both applied, one after the other (whichever committed first), never one over a stale snapshot.
+    expect([
+      [{ v: 11 }, { v: 21 }, { v: 3 }],
+      [{ v: 20 }, { v: 30 }, { v: 3 }],
+    ]).toContainEqual(rows);
   });
 
   it("fails the later statement with BigQuery's concurrent-update error when the conflict persists", async () => {
