@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { eventsInsertMergeSql, personsMergeSql } from "../../../../functions/src/core/destination-sql.js";
 import { quoteTable } from "../../../../functions/src/core/identifiers.js";
-import { modelFields } from "../../../../functions/src/core/models.js";
+import { loadFields, modelFields } from "../../../../functions/src/core/models.js";
 import { exampleQuerySql } from "../../../fixtures/seed-example-query.js";
 import {
   BigQueryEngineError,
@@ -71,6 +71,11 @@ const ref = (datasetId: string, tableId: string): TableRef => ({ projectId: PROJ
 
 async function createModelTable(model: "events" | "persons", useJson: boolean, r: TableRef) {
   await catalog.createTable({ ref: r, fields: modelFields(model, useJson) });
+}
+
+/** A stage table as the product loads it (persons stages carry the deletion flag). */
+async function createStageTable(model: "events" | "persons", useJson: boolean, r: TableRef) {
+  await catalog.createTable({ ref: r, fields: loadFields(model, useJson) });
 }
 
 /** The persons MERGE as the product runs it: the stage de-duplicated to the highest versions. */
@@ -361,14 +366,10 @@ describe("the product's destination SQL (functions/src/core/destination-sql.ts)"
     const props = (v: string) => (useJson ? `JSON '${v}'` : `'${v}'`);
 
     beforeAll(async () => {
-      for (const [model, r] of [
-        ["persons", final],
-        ["persons", stage],
-        ["events", events],
-        ["events", eventsStage],
-      ] as const) {
-        await createModelTable(model, useJson, r);
-      }
+      await createModelTable("persons", useJson, final);
+      await createStageTable("persons", useJson, stage);
+      await createModelTable("events", useJson, events);
+      await createStageTable("events", useJson, eventsStage);
       await affected(`INSERT \`${PROJECT}.BatchExports.${final.tableId}\`
         (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
         VALUES (1, 'x', 'p1', ${props('{"v":1}')}, 4, 1), (1, 'y', 'p2', ${props('{"v":1}')}, 1, 1)`);
@@ -902,7 +903,7 @@ describe("persons MERGE on generated data", () => {
     const finalRef = ref("BatchExports", `gen_persons_${seed}`);
     const stageRef = ref("BatchExports", `gen_persons_${seed}_stage`);
     await createModelTable("persons", true, finalRef);
-    await createModelTable("persons", true, stageRef);
+    await createStageTable("persons", true, stageRef);
     const values = (ps: Person[]) =>
       ps
         .map(
