@@ -94,7 +94,32 @@ export interface EmulatorCatalog {
 }
 
 export type StatementType =
-  "SELECT" | "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "CREATE_TABLE" | "DROP_TABLE";
+  | "SELECT"
+  | "INSERT"
+  | "UPDATE"
+  | "DELETE"
+  | "MERGE"
+  | "CREATE_TABLE"
+  | "CREATE_TABLE_AS_SELECT"
+  | "DROP_TABLE";
+
+/**
+ * Bytes a statement processes and is billed for, as on-demand pricing counts
+ * them (JobStatistics2 totalBytesProcessed, totalBytesBilled,
+ * totalPartitionsProcessed).
+ */
+export interface BytesProcessed {
+  totalBytesProcessed: bigint;
+  totalBytesBilled: bigint;
+  totalPartitionsProcessed: bigint;
+}
+
+/** DmlStatistics (REST v2): rows a DML statement inserted, updated and deleted. */
+export interface DmlStats {
+  insertedRowCount: number;
+  updatedRowCount: number;
+  deletedRowCount: number;
+}
 
 /** A statement that passed ZetaSQL analysis and translation, ready to run. */
 export interface PreparedStatement {
@@ -106,13 +131,40 @@ export interface PreparedStatement {
   drops: TableRef[];
   /** The DuckDB SQL that run() executes (for debugging and tests). */
   duckdbSql: string;
-  run(): Promise<StatementResult>;
+  /**
+   * Bytes the statement processes, measured on the tables as they are now:
+   * call it before run() (a DML statement is billed on the data it starts
+   * from), or alone for a dry run.
+   */
+  measure(): Promise<BytesProcessed>;
+  run(options?: RunOptions): Promise<StatementResult>;
+}
+
+export interface RunOptions {
+  /**
+   * For UPDATE, DELETE and MERGE: called with the outcome before it is
+   * committed; throwing rolls the statement back (a concurrent-update
+   * conflict) and run() rejects with that error.
+   */
+  beforeCommit?: (result: StatementResult) => void;
 }
 
 export type StatementResult =
   | { statementType: "SELECT"; schema: FieldSchema[]; rows: Cell[][] }
-  | { statementType: "INSERT" | "UPDATE" | "DELETE" | "MERGE"; numDmlAffectedRows: number; target: TableRef }
-  | { statementType: "CREATE_TABLE" | "DROP_TABLE"; target: TableRef };
+  | {
+      statementType: "INSERT" | "UPDATE" | "DELETE" | "MERGE";
+      numDmlAffectedRows: number;
+      target: TableRef;
+      dmlStats: DmlStats;
+      /**
+       * Partitions of the target in which the statement updated or deleted
+       * rows (the partition start in microseconds, "__NULL__", or "" for the
+       * whole of an unpartitioned table): what concurrent mutating DML
+       * conflicts on. Inserting rows rewrites none.
+       */
+      rewrittenPartitions: string[];
+    }
+  | { statementType: "CREATE_TABLE" | "CREATE_TABLE_AS_SELECT" | "DROP_TABLE"; target: TableRef };
 
 export interface PrepareOptions {
   /** Project that runs the job: unqualified dataset names resolve here. */

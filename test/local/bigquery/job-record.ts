@@ -22,13 +22,22 @@ export interface JobRecord {
   errorResult?: ErrorProto;
   errors?: ErrorProto[];
   loadStatistics?: Record<string, string>;
+  /** JobStatistics2 as the REST API returns it (int64 values as decimal strings). */
   queryStatistics?: {
     statementType?: string;
     numDmlAffectedRows?: string;
+    dmlStats?: { insertedRowCount: string; updatedRowCount: string; deletedRowCount: string };
     referencedTables?: TableRef[];
     ddlTargetTable?: TableRef;
     ddlOperationPerformed?: string;
+    totalBytesProcessed?: string;
+    totalBytesBilled?: string;
+    totalPartitionsProcessed?: string;
+    /** Dry runs only: how exact totalBytesProcessed is. */
+    totalBytesProcessedAccuracy?: string;
   };
+  /** A query dry run: answered by jobs.insert, never kept or run. */
+  dryRun?: boolean;
   /** SELECT results, for getQueryResults. */
   result?: { schema: FieldSchema[]; rows: Cell[][] };
   cancelRequested: boolean;
@@ -46,15 +55,11 @@ export function jobResource(job: JobRecord): Record<string, unknown> {
   if (job.endTime !== undefined) statistics["endTime"] = String(job.endTime);
   if (job.loadStatistics) statistics["load"] = job.loadStatistics;
   if (job.queryStatistics && job.state === "DONE") {
-    const q: Record<string, unknown> = {
-      ...job.queryStatistics,
-      totalBytesProcessed: "0",
-      totalBytesBilled: "0",
-      cacheHit: false,
-    };
+    const q: Record<string, unknown> = { ...job.queryStatistics, cacheHit: false };
     if (job.result) q["schema"] = { fields: restFields(job.result.schema) };
     statistics["query"] = q;
-    statistics["totalBytesProcessed"] = "0";
+    if (job.queryStatistics.totalBytesProcessed !== undefined)
+      statistics["totalBytesProcessed"] = job.queryStatistics.totalBytesProcessed;
   }
   const status: Record<string, unknown> = { state: job.state };
   if (job.errorResult) status["errorResult"] = job.errorResult;

@@ -129,30 +129,3 @@ describe("job lifecycle and results", () => {
     expect(rows).toHaveLength(5);
   });
 });
-
-describe("table modification quota", () => {
-  it("fails DML on a table past its daily modifications with quotaExceeded", async () => {
-    const qdir = mkdtempSync(path.join(tmpdir(), "bq-quota-"));
-    const server = await startBigQueryServer({
-      dataDir: qdir,
-      gcs: { url: "http://127.0.0.1:9" },
-      tableModificationsPerDay: 2,
-    });
-    try {
-      const bq = new BigQuery({ projectId: PROJECT, apiEndpoint: server.url, authClient: staticTokenAuth() });
-      await bq.createDataset("q");
-      await bq.dataset("q").createTable("t", { schema: { fields: [{ name: "n", type: "INT64" }] } });
-      await bq.query("INSERT INTO q.t (n) VALUES (1)");
-      await bq.query("INSERT INTO q.t (n) VALUES (2)");
-      let err: { message: string; errors?: Array<{ reason?: string }> } | undefined;
-      await bq.query("INSERT INTO q.t (n) VALUES (3)").catch((e: unknown) => (err = e as typeof err));
-      expect(err?.errors?.[0]?.reason).toBe("quotaExceeded");
-      expect(err?.message).toContain("Quota exceeded");
-      const [rows] = await bq.query("SELECT COUNT(*) AS c FROM q.t");
-      expect(rows).toEqual([{ c: 2 }]);
-    } finally {
-      await server.stop();
-      rmSync(qdir, { recursive: true, force: true });
-    }
-  });
-});

@@ -1,6 +1,8 @@
 // Jobs: insert (client-chosen ids, 409 on a repeated id), asynchronous
 // PENDING → RUNNING → DONE, cancel, load and query execution, results kept
-// for getQueryResults, and the audit LogEntry on completion.
+// for getQueryResults, bytes processed and DML statistics, query dry runs,
+// the table-modification quota, mutating-DML concurrency, and the audit
+// LogEntry on completion.
 import { randomUUID } from "node:crypto";
 import type { Principal } from "../iam/iam.js";
 import { PERMISSIONS } from "../iam/roles.js";
@@ -8,7 +10,20 @@ import type { Access } from "./access.js";
 import type { AuditDelivery } from "./audit/delivery.js";
 import { jobDoneLogEntry } from "./audit/log-entry.js";
 import type { Catalog } from "./catalog.js";
-import { BigQueryEngineError, type QueryEngine, type QueryParameter, type TableRef } from "./contracts.js";
+import {
+  BigQueryEngineError,
+  type PreparedStatement,
+  type QueryEngine,
+  type QueryParameter,
+  type StatementResult,
+  type TableRef,
+} from "./contracts.js";
+import {
+  CONFLICT_RERUNS,
+  concurrentUpdateError,
+  type DmlSlot,
+  type MutatingDmlScheduler,
+} from "./dml-concurrency.js";
 import { ApiError, notFound, type ErrorProto } from "./errors.js";
 import type { Faults } from "./faults.js";
 import { jobResourceId, type JobRecord, type JobType } from "./job-record.js";
@@ -37,6 +52,9 @@ export interface JobDeps {
   /** Time a job stays PENDING and then RUNNING before it executes (lets clients observe the states). */
   stateDelayMs: number;
   quota: TableModificationQuota;
+  dml: MutatingDmlScheduler;
+  /** How often BigQuery reruns a mutating DML statement that conflicted (documented: up to three times). */
+  conflictReruns?: number;
 }
 
 interface QueryConfiguration {
@@ -62,6 +80,12 @@ function describeError(err: unknown): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+// UPDATE, DELETE and MERGE are "mutating DML statements".
+const MUTATING_DML = new Set(["UPDATE", "DELETE", "MERGE"]);
+
+/** Thrown inside the commit check: another statement rewrote a partition this one rewrites. */
+class ConflictDetected extends Error {}
+
 export class JobManager {
   private readonly jobs = new Map<string, JobRecord>();
 
@@ -71,8 +95,12 @@ export class JobManager {
     return [...this.jobs.values()];
   }
 
-  /** jobs.insert: validates, records the job and starts it; answers at once (PENDING). */
-  insert(projectId: string, body: Record<string, unknown>, principal: Principal): JobRecord {
+  /**
+   * jobs.insert: validates, records the job and starts it; answers at once
+   * (PENDING). A query dry run is analysed and measured instead, answered
+   * DONE, and not kept.
+   */
+  async insert(projectId: string, body: Record<string, unknown>, principal: Principal): Promise<JobRecord> {
     const { access, catalog } = this.deps;
     access.requireProject(principal, PERMISSIONS.jobsCreate, projectId);
     const ref = (body["jobReference"] ?? {}) as { projectId?: string; jobId?: string; location?: string };
@@ -121,11 +149,6 @@ export class JobManager {
           { httpStatus: 400 },
         );
       }
-      if (configuration["dryRun"] === true) {
-        throw new ApiError("notImplemented", "dryRun is not supported by the local BigQuery.", {
-          httpStatus: 400,
-        });
-      }
     } else {
       throw new ApiError(
         "invalid",
@@ -133,6 +156,9 @@ export class JobManager {
       );
     }
     location ??= "US";
+    if (configuration["dryRun"] === true) {
+      return this.dryRun({ projectId, jobId, location, configuration, labels, jobType }, principal);
+    }
     const key = `${projectId}:${jobId}`;
     const existing = this.jobs.get(key);
     if (existing) throw new ApiError("duplicate", `Already Exists: Job ${jobResourceId(existing)}`);
@@ -187,16 +213,11 @@ export class JobManager {
 
   private async execute(job: JobRecord, principal: Principal): Promise<void> {
     await sleep(this.deps.stateDelayMs);
-    job.state = "RUNNING";
-    job.startTime = Date.now();
-    await sleep(this.deps.stateDelayMs);
     try {
-      const fault = this.deps.faults.takeJobFault(job.jobId);
-      if (fault) throw new ApiError(fault.reason, fault.message);
-      if (job.cancelRequested)
-        throw new ApiError("stopped", "Job execution was cancelled: User requested cancellation");
-      if (job.jobType === "LOAD") await this.runLoadJob(job, principal);
-      else await this.runQueryJob(job, principal);
+      if (job.jobType === "LOAD") {
+        await this.startRunning(job);
+        await this.runLoadJob(job, principal);
+      } else await this.runQueryJob(job, principal);
     } catch (err) {
       this.recordFailure(job, err);
     }
@@ -207,6 +228,17 @@ export class JobManager {
     } catch (err) {
       console.error("audit publish failed", err);
     }
+  }
+
+  /** RUNNING for a while, then the injected job fault or the cancellation, if any. */
+  private async startRunning(job: JobRecord): Promise<void> {
+    job.state = "RUNNING";
+    job.startTime = Date.now();
+    await sleep(this.deps.stateDelayMs);
+    const fault = this.deps.faults.takeJobFault(job.jobId);
+    if (fault) throw new ApiError(fault.reason, fault.message);
+    if (job.cancelRequested)
+      throw new ApiError("stopped", "Job execution was cancelled: User requested cancellation");
   }
 
   private recordFailure(job: JobRecord, err: unknown): void {
@@ -241,14 +273,26 @@ export class JobManager {
     }
     if (willCreateTable(catalog, config))
       access.requireDataset(principal, PERMISSIONS.tablesCreate, dest.projectId, dest.datasetId);
-    this.deps.quota.check(dest, "load");
-    const result = await runLoad({ catalog, source: this.deps.source }, config);
-    this.deps.quota.record(dest);
-    job.loadStatistics = { ...result.statistics };
-    if (result.errors.length > 0) job.errors = result.errors;
+    const existing = catalog.getTable(dest);
+    const partitioned = (existing ? existing.timePartitioning : config.timePartitioning)?.field !== undefined;
+    this.deps.quota.check(dest, partitioned);
+    let partitionsWritten = 1;
+    try {
+      const result = await runLoad({ catalog, source: this.deps.source }, config);
+      partitionsWritten = result.partitionsWritten;
+      job.loadStatistics = { ...result.statistics };
+      if (result.errors.length > 0) job.errors = result.errors;
+    } finally {
+      // Load jobs count toward the destination's modifications whether they succeed or fail.
+      this.deps.quota.record(dest, partitioned, partitionsWritten);
+    }
   }
 
-  private async runQueryJob(job: JobRecord, principal: Principal): Promise<void> {
+  /** Analyses the job's statement and checks the caller may run it. */
+  private async prepareQuery(
+    job: { projectId: string; configuration: Record<string, unknown> },
+    principal: Principal,
+  ): Promise<PreparedStatement> {
     const { access } = this.deps;
     const engine = await this.deps.engine();
     if (!engine)
@@ -271,14 +315,128 @@ export class JobManager {
     for (const t of prepared.creates)
       access.requireDataset(principal, PERMISSIONS.tablesCreate, t.projectId, t.datasetId);
     for (const t of prepared.drops) access.requireTable(principal, PERMISSIONS.tablesDelete, t);
+    return prepared;
+  }
+
+  /** A query dry run: the statement analysed, checked and measured, nothing run (JobConfiguration.dryRun). */
+  private async dryRun(
+    job: Pick<JobRecord, "projectId" | "jobId" | "location" | "configuration" | "labels" | "jobType">,
+    principal: Principal,
+  ): Promise<JobRecord> {
+    const configuration = { ...job.configuration, jobType: job.jobType, labels: job.labels };
+    const record: JobRecord = {
+      ...job,
+      configuration,
+      userEmail: principal.email,
+      state: "DONE",
+      creationTime: Date.now(),
+      cancelRequested: false,
+      dryRun: true,
+      done: Promise.resolve(),
+    };
+    if (job.jobType !== "QUERY") return record;
+    const prepared = await this.prepareQuery(job, principal).catch((err: unknown) => {
+      // An invalid query answers "the same error it would if it wasn't a dry run".
+      if (err instanceof BigQueryEngineError)
+        throw new ApiError(err.reason, err.message, { httpStatus: err.httpStatus });
+      throw err;
+    });
+    const bytes = await this.deps.catalog.writeLock.run(() => prepared.measure());
+    record.queryStatistics = {
+      statementType: prepared.statementType,
+      referencedTables: prepared.reads,
+      totalBytesProcessed: String(bytes.totalBytesProcessed),
+      // Dry runs are not billed.
+      totalBytesBilled: "0",
+      totalPartitionsProcessed: String(bytes.totalPartitionsProcessed),
+      totalBytesProcessedAccuracy: "PRECISE",
+    };
+    return record;
+  }
+
+  private async runQueryJob(job: JobRecord, principal: Principal): Promise<void> {
+    const prepared = await this.prepareQuery(job, principal);
+    const target = prepared.writes[0];
+    // Mutating DML waits (PENDING) for one of its table's running slots.
+    const slot =
+      MUTATING_DML.has(prepared.statementType) && target ? await this.deps.dml.acquire(target) : undefined;
+    try {
+      await this.startRunning(job);
+      const fault = this.deps.faults.takeStatementFault([
+        ...prepared.reads,
+        ...prepared.writes,
+        ...prepared.creates,
+        ...prepared.drops,
+      ]);
+      if (fault) throw fault;
+      const reruns = this.deps.conflictReruns ?? CONFLICT_RERUNS;
+      for (let attempt = 0; ; attempt++) {
+        const outcome = await this.runStatement(prepared, slot);
+        if (outcome) {
+          this.recordQueryOutcome(job, prepared, outcome.result, outcome.bytes);
+          return;
+        }
+        // A conflict with concurrent DML: BigQuery reruns the statement on the table as it is now.
+        if (attempt >= reruns || !target || !slot) throw concurrentUpdateError(target ?? prepared.writes[0]!);
+        slot.snapshot();
+        await sleep(this.deps.stateDelayMs);
+      }
+    } finally {
+      slot?.release();
+    }
+  }
+
+  /** Runs the statement alone on the data; undefined when a mutating DML statement conflicted (rolled back). */
+  private async runStatement(
+    prepared: PreparedStatement,
+    slot: DmlSlot | undefined,
+  ): Promise<
+    { result: StatementResult; bytes: Awaited<ReturnType<PreparedStatement["measure"]>> } | undefined
+  > {
+    const { catalog, quota } = this.deps;
+    return catalog.writeLock.run(async () => {
+      // A query job that writes a table's data (CREATE TABLE AS SELECT) counts as a modification; DML does not.
+      const writesTable =
+        prepared.statementType === "CREATE_TABLE_AS_SELECT" ? prepared.creates[0] : undefined;
+      if (writesTable) quota.check(writesTable, false);
+      const bytes = await prepared.measure();
+      try {
+        const result = await prepared.run(
+          slot
+            ? {
+                beforeCommit: (r) => {
+                  if ("rewrittenPartitions" in r && slot.conflicts(r.rewrittenPartitions))
+                    throw new ConflictDetected();
+                },
+              }
+            : undefined,
+        );
+        if (slot && "rewrittenPartitions" in result) slot.committed(result.rewrittenPartitions);
+        if (writesTable) quota.record(writesTable, false);
+        return { result, bytes };
+      } catch (err) {
+        if (err instanceof ConflictDetected) return undefined;
+        throw err;
+      }
+    });
+  }
+
+  private recordQueryOutcome(
+    job: JobRecord,
+    prepared: PreparedStatement,
+    result: StatementResult,
+    bytes: Awaited<ReturnType<PreparedStatement["measure"]>>,
+  ): void {
     const referencedTables: TableRef[] = prepared.reads;
-    for (const t of prepared.writes) this.deps.quota.check(t, "dml");
-    const result = await this.deps.catalog.writeLock.run(() => prepared.run());
-    for (const t of prepared.writes) this.deps.quota.record(t);
+    const billing = {
+      totalBytesProcessed: String(bytes.totalBytesProcessed),
+      totalBytesBilled: String(bytes.totalBytesBilled),
+      totalPartitionsProcessed: String(bytes.totalPartitionsProcessed),
+    };
     switch (result.statementType) {
       case "SELECT":
         job.result = { schema: result.schema, rows: result.rows };
-        job.queryStatistics = { statementType: "SELECT", referencedTables };
+        job.queryStatistics = { statementType: "SELECT", referencedTables, ...billing };
         break;
       case "INSERT":
       case "UPDATE":
@@ -287,16 +445,24 @@ export class JobManager {
         job.queryStatistics = {
           statementType: result.statementType,
           numDmlAffectedRows: String(result.numDmlAffectedRows),
+          dmlStats: {
+            insertedRowCount: String(result.dmlStats.insertedRowCount),
+            updatedRowCount: String(result.dmlStats.updatedRowCount),
+            deletedRowCount: String(result.dmlStats.deletedRowCount),
+          },
           referencedTables,
+          ...billing,
         };
         break;
       case "CREATE_TABLE":
+      case "CREATE_TABLE_AS_SELECT":
       case "DROP_TABLE":
         job.queryStatistics = {
           statementType: result.statementType,
           ddlTargetTable: result.target,
-          ddlOperationPerformed: result.statementType === "CREATE_TABLE" ? "CREATE" : "DROP",
+          ddlOperationPerformed: result.statementType === "DROP_TABLE" ? "DROP" : "CREATE",
           referencedTables,
+          ...billing,
         };
         break;
     }

@@ -19,6 +19,7 @@ import { ApiError, duplicate, invalid, notFound } from "./errors.js";
 import { Faults } from "./faults.js";
 import { jobResource, type JobRecord } from "./job-record.js";
 import { JobManager } from "./jobs.js";
+import { MutatingDmlScheduler } from "./dml-concurrency.js";
 import { validateLabels } from "./labels.js";
 import { gcsObjectSource, type ObjectSource } from "./load/object-source.js";
 import { formatOptionsFromQuery, readTableRows, restRows, type FormatOptions } from "./rows.js";
@@ -40,8 +41,12 @@ export interface BigQueryServerOptions {
   engineFactory?: (deps: QueryEngineDeps) => Promise<QueryEngine>;
   /** How long a job stays PENDING, then RUNNING, before it runs (default 20 ms). */
   jobStateDelayMs?: number;
-  /** BigQuery's daily limit of loads and DML per table (default 1,500). */
+  /** BigQuery's daily limit of modifications (loads, query writes) per standard table (default 1,500). */
   tableModificationsPerDay?: number;
+  /** BigQuery's daily limit of partition modifications per column-partitioned table (default 30,000). */
+  partitionModificationsPerDay?: number;
+  /** How often a conflicting mutating DML statement is rerun before it fails (default 3, as BigQuery). */
+  dmlConflictReruns?: number;
   /** Replaces the GCS reader (tests). */
   objectSource?: ObjectSource;
 }
@@ -82,7 +87,16 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
     engine,
     source: opts.objectSource ?? gcsObjectSource(opts.gcs.url),
     stateDelayMs: opts.jobStateDelayMs ?? 20,
-    quota: new TableModificationQuota(opts.tableModificationsPerDay),
+    quota: new TableModificationQuota({
+      ...(opts.tableModificationsPerDay !== undefined
+        ? { tableModificationsPerDay: opts.tableModificationsPerDay }
+        : {}),
+      ...(opts.partitionModificationsPerDay !== undefined
+        ? { partitionModificationsPerDay: opts.partitionModificationsPerDay }
+        : {}),
+    }),
+    dml: new MutatingDmlScheduler(),
+    ...(opts.dmlConflictReruns !== undefined ? { conflictReruns: opts.dmlConflictReruns } : {}),
   });
   const api = new RestApi(catalog, access, faults, jobs);
   const http = await startHttpServer((req, res) => api.handle(req, res), opts.port ?? 0);
@@ -550,7 +564,7 @@ class RestApi {
 
   private async insertJob(c: Ctx): Promise<void> {
     const { projectId } = c.params as { projectId: string };
-    const job = this.jobs.insert(projectId, await c.body(), c.principal);
+    const job = await this.jobs.insert(projectId, await c.body(), c.principal);
     sendJson(c.res, 200, jobResource(job));
   }
 
@@ -589,7 +603,7 @@ class RestApi {
     const body = await c.body();
     const { timeoutMs, location, requestId, labels, dryRun, maxResults, formatOptions, ...query } = body;
     void requestId;
-    const job = this.jobs.insert(
+    const job = await this.jobs.insert(
       projectId,
       {
         jobReference: {
@@ -601,6 +615,17 @@ class RestApi {
       },
       c.principal,
     );
+    if (job.dryRun) {
+      // QueryResponse of a dry run: "the number of bytes that would be processed if the query were run".
+      sendJson(c.res, 200, {
+        kind: "bigquery#queryResponse",
+        jobReference: { projectId: job.projectId, location: job.location },
+        jobComplete: true,
+        cacheHit: false,
+        totalBytesProcessed: job.queryStatistics?.totalBytesProcessed ?? "0",
+      });
+      return;
+    }
     const fmt = (formatOptions ?? {}) as FormatOptions;
     const pageSize = typeof maxResults === "number" ? maxResults : undefined;
     await this.queryResponse(c, job, Number(timeoutMs ?? 10000), fmt, "bigquery#queryResponse", pageSize);
@@ -638,16 +663,21 @@ class RestApi {
         ...(job.errorResult.location ? { location: job.errorResult.location } : {}),
       });
     }
+    const stats = job.queryStatistics;
     const response: Record<string, unknown> = {
       kind,
       etag: "local",
       jobReference,
       jobComplete: true,
       cacheHit: false,
-      totalBytesProcessed: "0",
+      totalBytesProcessed: stats?.totalBytesProcessed ?? "0",
     };
-    if (job.queryStatistics?.numDmlAffectedRows !== undefined)
-      response["numDmlAffectedRows"] = job.queryStatistics.numDmlAffectedRows;
+    if (stats?.numDmlAffectedRows !== undefined) response["numDmlAffectedRows"] = stats.numDmlAffectedRows;
+    // QueryResponse (jobs.query) also carries totalBytesBilled and dmlStats; GetQueryResultsResponse does not.
+    if (kind === "bigquery#queryResponse") {
+      if (stats?.totalBytesBilled !== undefined) response["totalBytesBilled"] = stats.totalBytesBilled;
+      if (stats?.dmlStats) response["dmlStats"] = stats.dmlStats;
+    }
     if (job.result) {
       const start = Number(c.query.get("pageToken") ?? c.query.get("startIndex") ?? "0");
       const max = pageSize ?? Number(c.query.get("maxResults") ?? "100000");

@@ -45,6 +45,11 @@ export interface CatalogTable {
   /** Full path, e.g. "my-project.BatchExports.events"; also reachable as "BatchExports.events". */
   path: string;
   columns: CatalogColumn[];
+  /**
+   * The name the resolved AST reports for scans of this table, whichever
+   * name the statement used (default: path).
+   */
+  fullName?: string;
 }
 
 export interface OutputColumn {
@@ -54,7 +59,19 @@ export interface OutputColumn {
 }
 
 export type Analysis =
-  { ok: true; statementKind: string; outputColumns: OutputColumn[] } | { ok: false; message: string };
+  | {
+      ok: true;
+      statementKind: string;
+      outputColumns: OutputColumn[];
+      /**
+       * The resolved AST (AnyResolvedStatementProto as proto-loader decodes
+       * it, oneofs named, int64 as Long-like {low, high}), analysed with
+       * prune_unused_columns so each table scan lists only the columns the
+       * statement references.
+       */
+      resolvedStatement: Record<string, unknown>;
+    }
+  | { ok: false; message: string };
 
 // Language features BigQuery relies on that VERSION_CURRENT does not switch on
 // (numbers from zetasql/public/options.proto). Timestamp nanos are left off:
@@ -157,6 +174,8 @@ export class GoogleSqlAnalyzer {
         languageOptions: this.languageOptions,
         errorMessageMode: 1, // ERROR_MESSAGE_ONE_LINE
         defaultTimezone: "UTC",
+        // Scans list only referenced columns, as BigQuery reads (and bills) only those.
+        pruneUnusedColumns: true,
         parameterMode: 0, // PARAMETER_NAMED
         queryParameters: Object.entries(params).map(([name, type]) => ({
           name,
@@ -168,7 +187,11 @@ export class GoogleSqlAnalyzer {
       const res = (await this.service.call("analyze", request)) as {
         resolvedStatement?: Record<string, unknown>;
       };
-      return { ok: true, ...describeStatement(res.resolvedStatement) };
+      return {
+        ok: true,
+        ...describeStatement(res.resolvedStatement),
+        resolvedStatement: res.resolvedStatement ?? {},
+      };
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (e.code === grpc.status.INVALID_ARGUMENT) return { ok: false, message: e.details };
@@ -208,6 +231,7 @@ function buildCatalog(tables: CatalogTable[], languageOptions: Record<string, un
   };
   const tableProto = (name: string, t: CatalogTable) => ({
     name,
+    fullName: t.fullName ?? t.path,
     column: t.columns.map((c) => ({ name: c.name, type: { typeKind: TYPE_KIND[c.type] } })),
   });
   for (const t of tables) {

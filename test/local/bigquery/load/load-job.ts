@@ -15,6 +15,9 @@ import {
 } from "../contracts.js";
 import { ApiError, notFound, type ErrorProto } from "../errors.js";
 import { parseFields, schemaChange, tableName } from "../schema.js";
+import { canonicalJson } from "../sql/json-text.js";
+import { partitionKeySql, partitioningOf } from "../sql/partitions.js";
+import { objectMembers } from "./json-members.js";
 import { ndjsonLines, sniffGzip } from "./ndjson.js";
 import { resolveSourceUris, type ObjectSource } from "./object-source.js";
 import { convertValue } from "./values.js";
@@ -47,6 +50,8 @@ export interface LoadResult {
   statistics: LoadStatistics;
   /** Row errors that did not fail the job (bad rows within maxBadRecords). */
   errors: ErrorProto[];
+  /** Partitions the load wrote to (1 for an unpartitioned table): its share of the partition-modification quota. */
+  partitionsWritten: number;
 }
 
 /** A failed load: errorResult plus the errors[] BigQuery lists. */
@@ -62,6 +67,16 @@ export class LoadFailure extends Error {
 }
 
 const MAX_LISTED_ERRORS = 100;
+
+// Load job limits, "Quotas and limits" (https://cloud.google.com/bigquery/quotas#load_jobs).
+/** "Maximum number of source URIs in job configuration: 10,000 URIs". */
+export const MAX_SOURCE_URIS = 10_000;
+/** "Maximum number of files per load job: 10,000,000 files, including all files matching all wildcard URIs". */
+export const MAX_FILES_PER_LOAD = 10_000_000;
+/** "Maximum size per load job: 15 TB" across all input files. */
+export const MAX_BYTES_PER_LOAD = 15n * 10n ** 12n;
+/** "ndJSON: Maximum file size - compressed: 4 GB". */
+export const MAX_COMPRESSED_NDJSON_FILE = 4n * 10n ** 9n;
 const STAGING_SCHEMA = "_bqx_load_staging";
 
 export function destinationOf(config: LoadConfiguration): TableRef {
@@ -76,6 +91,14 @@ export function validateLoadConfiguration(config: LoadConfiguration): void {
   destinationOf(config);
   if (!config.sourceUris || config.sourceUris.length === 0)
     throw new ApiError("invalid", "Required parameter is missing: sourceUris");
+  // jobs.insert answers 400 "Too many sources provided: 44603. Limit is 10000." (as reported by
+  // users of the real API, e.g. MobilityData/mobility-feed-api#1609).
+  if (config.sourceUris.length > MAX_SOURCE_URIS) {
+    throw new ApiError(
+      "invalid",
+      `Too many sources provided: ${config.sourceUris.length}. Limit is ${MAX_SOURCE_URIS}.`,
+    );
+  }
   const format = config.sourceFormat ?? "CSV";
   if (format !== "NEWLINE_DELIMITED_JSON") {
     throw new ApiError(
@@ -201,6 +224,7 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
     existing !== undefined && jobFields !== undefined && writeDisposition === "WRITE_TRUNCATE";
 
   const objects = await resolveSourceUris(source, config.sourceUris ?? []);
+  checkInputLimits(objects);
   const conn = await catalog.newConnection();
   const staging = `load_${randomUUID().replace(/-/g, "")}`;
   const stagingName = `${duckdbQuote(STAGING_SCHEMA)}.${duckdbQuote(staging)}`;
@@ -235,7 +259,7 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
     }
     // The whole commit holds the write lock (re-entrant), so a concurrent load
     // cannot create the same table between our check and our create.
-    await catalog.writeLock.run(() =>
+    const partitionsWritten = await catalog.writeLock.run(() =>
       commit(catalog, conn, ref, stagingName, fields, {
         existing,
         added,
@@ -244,10 +268,30 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
         config,
       }),
     );
-    return { statistics: stats, errors: read.rowErrors };
+    return { statistics: stats, errors: read.rowErrors, partitionsWritten };
   } finally {
     await conn.run(`DROP TABLE IF EXISTS ${stagingName}`).catch(() => undefined);
     conn.closeSync();
+  }
+}
+
+/**
+ * The limits on a load's input that are known before reading it. BigQuery's
+ * wording for these is not documented; the messages name the limit.
+ */
+function checkInputLimits(objects: Awaited<ReturnType<typeof resolveSourceUris>>): void {
+  if (objects.length > MAX_FILES_PER_LOAD) {
+    throw new ApiError(
+      "invalid",
+      `Too many files: the load job matches ${objects.length} files. Limit is ${MAX_FILES_PER_LOAD}.`,
+    );
+  }
+  const total = objects.reduce((n, o) => n + BigInt(o.size), 0n);
+  if (total > MAX_BYTES_PER_LOAD) {
+    throw new ApiError(
+      "invalid",
+      `Total size of the load job's input files (${total} bytes) exceeds the maximum of 15 TB per load job.`,
+    );
   }
 }
 
@@ -292,6 +336,18 @@ async function readRows(
         );
       }
       compressed = sniffed.gzip;
+      if (sniffed.gzip && BigInt(obj.size) > MAX_COMPRESSED_NDJSON_FILE) {
+        sniffed.stream.destroy();
+        throw new LoadFailure(
+          {
+            reason: "invalid",
+            message: `Error while reading data, error message: the compressed file ${uri} is ${obj.size} bytes; compressed newline-delimited JSON files can be at most 4 GB.`,
+            location: uri,
+          },
+          [],
+          {},
+        );
+      }
       for await (const line of ndjsonLines(sniffed.stream, sniffed.gzip)) {
         if (line.text.trim() === "") continue;
         out.rows++;
@@ -341,21 +397,35 @@ function convertLine(
     return "Only JSON objects are supported at the top level of a row.";
   }
   const cells: Cell[] = fields.map(() => null);
-  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    const field = byName.get(key.toLowerCase());
+  // JSON.parse keeps the last of duplicate keys; BigQuery keeps the first, in
+  // the row as inside JSON values ("If a JSON object has duplicate keys, only
+  // the first key is preserved", https://cloud.google.com/bigquery/docs/reference/standard-sql/data-types#json_type).
+  // Column names are case-insensitive, so "a" and "A" are the same key.
+  const seen = new Set<string>();
+  for (const member of objectMembers(text)) {
+    const key = member.key;
+    const column = key.toLowerCase();
+    if (seen.has(column)) continue;
+    seen.add(column);
+    const field = byName.get(column);
     if (!field) {
       if (ignoreUnknown) continue;
       return `No such field: ${key}.`;
     }
+    if (field.type === "JSON") {
+      // A JSON column stores its value's own text, canonical (first duplicate key kept).
+      if (member.raw !== "null") cells[index.get(column) ?? 0] = canonicalJson(member.raw);
+      continue;
+    }
+    const value: unknown = JSON.parse(member.raw);
     if (value === null) continue;
-    if (Array.isArray(value) && field.type !== "JSON")
-      return `Array specified for non-repeated field: ${field.name}.`;
-    if (typeof value === "object" && !Array.isArray(value) && field.type !== "JSON") {
+    if (Array.isArray(value)) return `Array specified for non-repeated field: ${field.name}.`;
+    if (typeof value === "object") {
       return `Cannot convert value to ${field.type === "STRING" ? "string" : field.type.toLowerCase()}. Field: ${field.name}; Value: ${JSON.stringify(value)}`;
     }
     const converted = convertValue(field, value);
     if (!converted.ok) return converted.message;
-    cells[index.get(key.toLowerCase()) ?? 0] = converted.value;
+    cells[index.get(column) ?? 0] = converted.value;
   }
   for (let i = 0; i < fields.length; i++) {
     const f = fields[i] as FieldSchema;
@@ -377,7 +447,7 @@ async function commit(
     writeDisposition: string;
     config: LoadConfiguration;
   },
-): Promise<void> {
+): Promise<number> {
   const { existing, config } = plan;
   // Another job may have created the table while this one read its files.
   const createdMeanwhile = !existing ? catalog.getTable(ref) : undefined;
@@ -408,6 +478,17 @@ async function commit(
   const target = duckdbTableName(ref);
   const cols = fields.map((f) => duckdbQuote(f.name)).join(", ");
   const select = fields.map(castFromStaging).join(", ");
+  const meta = catalog.getTable(ref);
+  const partitioning = meta ? partitioningOf(meta) : undefined;
+  let partitionsWritten = 1;
+  if (partitioning) {
+    // NULL keys (the __NULL__ partition) are one partition too: -1 never starts a time unit.
+    const named = fields.map((f) => `${castFromStaging(f)} AS ${duckdbQuote(f.name)}`).join(", ");
+    const reader = await conn.runAndReadAll(
+      `SELECT count(DISTINCT coalesce(${partitionKeySql(partitioning)}, -1)) FROM (SELECT ${named} FROM ${stagingName})`,
+    );
+    partitionsWritten = Number(reader.getRows()[0]?.[0] ?? 0);
+  }
   await catalog.writeLock.run(async () => {
     await conn.run("BEGIN TRANSACTION");
     try {
@@ -425,4 +506,5 @@ async function commit(
     }
   });
   catalog.touchTable(ref);
+  return partitionsWritten;
 }

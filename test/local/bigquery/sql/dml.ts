@@ -14,7 +14,12 @@ export interface DmlTranslation {
   /** Whether the statement reads the target's rows (all but INSERT). */
   readsTarget: boolean;
   sql: string;
-  /** MERGE with WHEN MATCHED, UPDATE ... FROM: returns a row when a target row matches more than one source row. */
+  /** How the statement names the target (alias or table), to qualify its columns in RETURNING. */
+  targetQualifier: string;
+  /**
+   * MERGE with a WHEN MATCHED ... UPDATE, UPDATE ... FROM: returns a row when
+   * a target row the statement acts on matches more than one source row.
+   */
   duplicateMatchSql?: string;
 }
 
@@ -94,6 +99,7 @@ export function translateDml(tokens: Token[], end: number, ctx: TranslateContext
         statementType: "INSERT",
         target: t.ref,
         readsTarget: false,
+        targetQualifier: duckdbQuote(t.ref.tableId),
         sql: `INSERT INTO ${t.sql}${columns} ${translateRange(tokens, k, end, ctx)}`,
       };
     }
@@ -107,6 +113,7 @@ export function translateDml(tokens: Token[], end: number, ctx: TranslateContext
         statementType: "DELETE",
         target: t.ref,
         readsTarget: true,
+        targetQualifier: duckdbQuote(a.name ?? t.ref.tableId),
         sql: `DELETE FROM ${t.sql}${as} ${translateRange(tokens, k, end, ctx)}`,
       };
     }
@@ -127,6 +134,7 @@ export function translateDml(tokens: Token[], end: number, ctx: TranslateContext
         statementType: "UPDATE",
         target: t.ref,
         readsTarget: true,
+        targetQualifier: targetName,
         sql: `UPDATE ${t.sql}${as} SET ${setList(tokens, a.end + 1, stop, ctx)} ${rest}`,
         duplicateMatchSql,
       };
@@ -172,35 +180,39 @@ function translateMerge(tokens: Token[], end: number, ctx: TranslateContext): Dm
     else if (isWord(tokens[j], "END")) caseDepth--;
     else if (caseDepth === 0 && isWord(tokens[j], "WHEN")) starts.push(j);
   }
-  let hasMatched = false;
-  const clauses = starts.map((s, i) => {
-    const e = starts[i + 1] ?? end;
-    const clause = mergeClause(tokens, s, e, ctx);
-    hasMatched ||= clause.matched;
-    return clause.sql;
-  });
+  const clauses = starts.map((s, i) => mergeClause(tokens, s, starts[i + 1] ?? end, ctx));
 
   const tAs = targetAlias.name ? ` AS ${duckdbQuote(targetAlias.name)}` : "";
   const sAs = sourceAlias.name ? ` AS ${duckdbQuote(sourceAlias.name)}` : "";
   const targetName = targetAlias.name ? duckdbQuote(targetAlias.name) : duckdbQuote(t.ref.tableId);
-  const duplicateMatchSql = hasMatched
-    ? `SELECT 1 FROM ${t.sql} AS ${targetName} JOIN ${source}${sAs} ON ${on} GROUP BY ${targetName}.rowid HAVING count(*) > 1 LIMIT 1`
+  // "If there is at least one matched_clause performing an UPDATE operation, a
+  // runtime error is returned when multiple rows from the source table match
+  // one row from the target table, and you are trying to update or delete
+  // that row" (https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#merge_statement):
+  // a row is acted on when some WHEN MATCHED condition holds for one of its matches.
+  const matched = clauses.filter((c) => c.matched);
+  const duplicateMatchSql = matched.some((c) => c.action === "UPDATE")
+    ? `SELECT 1 FROM ${t.sql} AS ${targetName} JOIN ${source}${sAs} ON ${on} GROUP BY ${targetName}.rowid HAVING count(*) > 1 AND bool_or(${matched.map((c) => `coalesce(${c.condition ?? "TRUE"}, FALSE)`).join(" OR ")}) LIMIT 1`
     : undefined;
   return {
     statementType: "MERGE",
     target: t.ref,
     readsTarget: true,
-    sql: `MERGE INTO ${t.sql}${tAs} USING ${source}${sAs} ON ${on} ${clauses.join(" ")}`,
+    targetQualifier: targetName,
+    sql: `MERGE INTO ${t.sql}${tAs} USING ${source}${sAs} ON ${on} ${clauses.map((c) => c.sql).join(" ")}`,
     duplicateMatchSql,
   };
 }
 
-function mergeClause(
-  tokens: Token[],
-  start: number,
-  end: number,
-  ctx: TranslateContext,
-): { sql: string; matched: boolean } {
+interface MergeClause {
+  sql: string;
+  matched: boolean;
+  action: "UPDATE" | "DELETE" | "INSERT";
+  /** The clause's search condition in DuckDB SQL, if it has one. */
+  condition?: string;
+}
+
+function mergeClause(tokens: Token[], start: number, end: number, ctx: TranslateContext): MergeClause {
   let k = start + 1;
   let head = "WHEN";
   let matched = true;
@@ -218,12 +230,19 @@ function mergeClause(
   }
   const then = indexOfWord(tokens, k, end, "THEN");
   if (then < 0) throw new BigQueryEngineError("invalidQuery", "Expected THEN");
-  if (isWord(tokens[k], "AND")) head += ` AND ${translateRange(tokens, k + 1, then, ctx)}`;
+  const condition = isWord(tokens[k], "AND") ? `(${translateRange(tokens, k + 1, then, ctx)})` : undefined;
+  if (condition) head += ` AND ${condition}`;
+  const cond = condition !== undefined ? { condition } : {};
   k = then + 1;
   const action = tokens[k];
-  if (isWord(action, "DELETE")) return { sql: `${head} THEN DELETE`, matched };
+  if (isWord(action, "DELETE")) return { sql: `${head} THEN DELETE`, matched, action: "DELETE", ...cond };
   if (isWord(action, "UPDATE") && isWord(tokens[k + 1], "SET")) {
-    return { sql: `${head} THEN UPDATE SET ${setList(tokens, k + 2, end, ctx)}`, matched };
+    return {
+      sql: `${head} THEN UPDATE SET ${setList(tokens, k + 2, end, ctx)}`,
+      matched,
+      action: "UPDATE",
+      ...cond,
+    };
   }
   if (isWord(action, "INSERT")) {
     k++;
@@ -241,6 +260,8 @@ function mergeClause(
     return {
       sql: `${head} THEN INSERT${columns} VALUES (${translateRange(tokens, k + 2, close, ctx)})`,
       matched,
+      action: "INSERT",
+      ...cond,
     };
   }
   throw unsupported(`the MERGE action ${action?.text ?? "(missing)"}`);

@@ -11,6 +11,7 @@ import {
 import {
   BigQueryEngineError,
   duckdbTableName,
+  type DmlStats,
   type EmulatorCatalog,
   type FieldSchema,
   type PrepareOptions,
@@ -18,15 +19,19 @@ import {
   type QueryEngine,
   type QueryEngineDeps,
   type StatementResult,
+  type TableMeta,
   type TableRef,
 } from "../contracts.js";
+import { measureBytes } from "./bytes-processed.js";
 import { toCell } from "./cells.js";
 import { parseDdl, type DdlPlan } from "./ddl.js";
-import { translateDml } from "./dml.js";
+import { translateDml, type DmlTranslation } from "./dml.js";
 import { unsupported } from "./functions.js";
 import { bindParams, type BoundParams } from "./params.js";
 import { readPath, resolveTable, tableNotFound, uniqueRefs, refKey } from "./tables.js";
 import { isOp, tokenize, type Token } from "./tokens.js";
+import { partitionKeySql, partitioningOf } from "./partitions.js";
+import { scanPlan, type ScanPlan } from "./scan-plan.js";
 import { registerUdfs } from "./udfs.js";
 import { collectCteNames, translateRange, type TranslateContext } from "./translate.js";
 
@@ -58,6 +63,11 @@ function candidateDatasets(tokens: Token[], options: PrepareOptions): [string, s
   return [...found.values()];
 }
 
+/**
+ * The tables a statement may name, for the analyzer. Each is registered under
+ * its full name, which the resolved AST reports for its scans whichever name
+ * the statement used.
+ */
 function analyzerCatalog(catalog: EmulatorCatalog, tokens: Token[], options: PrepareOptions): CatalogTable[] {
   const tables: CatalogTable[] = [];
   const def = options.defaultDataset;
@@ -65,11 +75,27 @@ function analyzerCatalog(catalog: EmulatorCatalog, tokens: Token[], options: Pre
     if (!catalog.datasetExists(p, d)) continue;
     for (const meta of catalog.listTables(p, d)) {
       const columns = meta.fields.map((f) => ({ name: f.name, type: f.type }));
-      tables.push({ path: `${p}.${d}.${meta.ref.tableId}`, columns });
-      if (def && def.projectId === p && def.datasetId === d) tables.push({ path: meta.ref.tableId, columns });
+      const fullName = fullTableName(meta.ref);
+      tables.push({ path: fullName, columns, fullName });
+      if (def && def.projectId === p && def.datasetId === d) {
+        tables.push({ path: meta.ref.tableId, columns, fullName });
+      }
     }
   }
   return tables;
+}
+
+function fullTableName(ref: TableRef): string {
+  return `${ref.projectId}.${ref.datasetId}.${ref.tableId}`;
+}
+
+/** The table behind a full name (dataset and table IDs have no dots; project IDs may). */
+function tableByFullName(catalog: EmulatorCatalog, fullName: string): TableMeta | undefined {
+  const parts = fullName.split(".");
+  if (parts.length < 3) return undefined;
+  const tableId = parts.pop() as string;
+  const datasetId = parts.pop() as string;
+  return catalog.getTable({ projectId: parts.join("."), datasetId, tableId });
 }
 
 /** ZetaSQL's "msg [at 1:8]" in BigQuery's shape "msg at [1:8]"; a missing table becomes notFound. */
@@ -119,6 +145,17 @@ async function prepare(
   }
   const analysis = await analyse(deps, analyzer, sql, tokens, options, params);
   const end = isOp(tokens[tokens.length - 1], ";") ? tokens.length - 1 : tokens.length;
+  const tableOf = (fullName: string) => tableByFullName(deps.catalog, fullName);
+  const plan: ScanPlan = scanPlan(analysis.resolvedStatement, {
+    partitionColumn: (fullName) => {
+      const meta = tableOf(fullName);
+      return meta ? partitioningOf(meta)?.column.name : undefined;
+    },
+    params: new Map(
+      [...params.types].map(([name, type]) => [name, { type, value: params.values[name] ?? null }]),
+    ),
+  });
+  const measure = () => measureBytes({ connection: deps.connection, table: tableOf }, plan);
   const ctx: TranslateContext = {
     projectId: options.projectId,
     defaultDataset: options.defaultDataset,
@@ -143,6 +180,7 @@ async function prepare(
         creates: [],
         drops: [],
         duckdbSql,
+        measure,
         async run() {
           const rows = await (await run(duckdbSql)).getRows();
           return {
@@ -167,20 +205,39 @@ async function prepare(
         creates: [],
         drops: [],
         duckdbSql: dml.sql,
-        async run() {
-          if (dml.duplicateMatchSql) {
-            const dup = await (await run(dml.duplicateMatchSql)).getRows();
-            if (dup.length > 0) {
-              throw new BigQueryEngineError(
-                "invalidQuery",
-                "UPDATE/MERGE must match at most one source row for each target row",
-              );
+        measure,
+        async run(runOptions) {
+          // A commit check runs the statement in a transaction it can roll back.
+          const transaction = runOptions?.beforeCommit !== undefined;
+          if (transaction) await run("BEGIN TRANSACTION");
+          try {
+            if (dml.duplicateMatchSql) {
+              const dup = await (await run(dml.duplicateMatchSql)).getRows();
+              if (dup.length > 0) {
+                throw new BigQueryEngineError(
+                  "invalidQuery",
+                  "UPDATE/MERGE must match at most one source row for each target row",
+                );
+              }
             }
+            const outcome = await runDml(deps, dml, values);
+            const stats = outcome.dmlStats;
+            const numDmlAffectedRows = stats.insertedRowCount + stats.updatedRowCount + stats.deletedRowCount;
+            const result: StatementResult = {
+              statementType: dml.statementType,
+              numDmlAffectedRows,
+              target: dml.target,
+              dmlStats: stats,
+              rewrittenPartitions: outcome.rewrittenPartitions,
+            };
+            runOptions?.beforeCommit?.(result);
+            if (transaction) await run("COMMIT");
+            if (numDmlAffectedRows > 0) deps.catalog.touchTable(dml.target);
+            return result;
+          } catch (err) {
+            if (transaction) await deps.connection.run("ROLLBACK").catch(() => undefined);
+            throw err;
           }
-          const result = await run(dml.sql);
-          const numDmlAffectedRows = Number(result.rowsChanged);
-          if (numDmlAffectedRows > 0) deps.catalog.touchTable(dml.target);
-          return { statementType: dml.statementType, numDmlAffectedRows, target: dml.target };
         },
       };
     }
@@ -197,7 +254,7 @@ async function prepare(
         columns = (await analyse(deps, analyzer, query, tokens, options, params)).outputColumns;
       }
       requireTables(deps.catalog, ctx.reads);
-      return ddlStatement(deps, plan, columns, tokens, ctx, run);
+      return { ...ddlStatement(deps, plan, columns, tokens, ctx, run), measure };
     }
     default:
       throw unsupported(`${analysis.statementKind} statements`);
@@ -235,7 +292,7 @@ function ddlStatement(
   tokens: Token[],
   ctx: TranslateContext,
   run: (sql: string) => Promise<{ rowsChanged: number | bigint }>,
-): PreparedStatement {
+): Omit<PreparedStatement, "measure"> {
   const { catalog } = deps;
   if (plan.kind === "DROP_TABLE") {
     return {
@@ -260,8 +317,10 @@ function ddlStatement(
     table.fields = resultSchema(outputColumns);
     insertSql = `INSERT INTO ${duckdbTableName(plan.ref)} ${translateRange(tokens, plan.asQuery[0], plan.asQuery[1], ctx)}`;
   }
+  // BigQuery reports CREATE TABLE ... AS SELECT as its own statement type.
+  const statementType = plan.asQuery ? "CREATE_TABLE_AS_SELECT" : "CREATE_TABLE";
   return {
-    statementType: "CREATE_TABLE",
+    statementType,
     reads: uniqueRefs(ctx.reads),
     writes: [],
     creates: [plan.ref],
@@ -271,7 +330,7 @@ function ddlStatement(
       const { ref } = plan;
       if (!catalog.datasetExists(ref.projectId, ref.datasetId)) throw tableNotFound(ref, false);
       if (catalog.getTable(ref)) {
-        if (plan.ifNotExists) return { statementType: "CREATE_TABLE", target: ref };
+        if (plan.ifNotExists) return { statementType, target: ref };
         if (!plan.orReplace) {
           throw new BigQueryEngineError("duplicate", `Already Exists: Table ${refKey(ref)}`, 409);
         }
@@ -279,9 +338,62 @@ function ddlStatement(
       }
       await catalog.createTable(table);
       if (insertSql) await run(insertSql);
-      return { statementType: "CREATE_TABLE", target: ref };
+      return { statementType, target: ref };
     },
   };
+}
+
+/**
+ * Runs a DML statement, counting what it did per action (DmlStatistics) and
+ * noting the target partitions in which it updated or deleted rows. UPDATE,
+ * DELETE and MERGE return one small row per changed row (its action and
+ * partition), read chunk by chunk.
+ */
+async function runDml(
+  deps: QueryEngineDeps,
+  dml: DmlTranslation,
+  values: Record<string, string | null>,
+): Promise<{ dmlStats: DmlStats; rewrittenPartitions: string[] }> {
+  const dmlStats: DmlStats = { insertedRowCount: 0, updatedRowCount: 0, deletedRowCount: 0 };
+  if (dml.statementType === "INSERT") {
+    const result = await runDuckdb(deps.connection, dml.sql, values);
+    dmlStats.insertedRowCount = Number(result.rowsChanged);
+    return { dmlStats, rewrittenPartitions: [] };
+  }
+  const meta = deps.catalog.getTable(dml.target);
+  const partitioning = meta ? partitioningOf(meta) : undefined;
+  const key = partitioning ? partitionKeySql(partitioning, dml.targetQualifier) : "NULL";
+  const action = dml.statementType === "MERGE" ? "merge_action" : `'${dml.statementType}'`;
+  const result = await streamDuckdb(deps.connection, `${dml.sql} RETURNING ${action}, ${key}`, values);
+  const rewritten = new Set<string>();
+  for (;;) {
+    const chunk = await result.fetchChunk();
+    if (!chunk || chunk.rowCount === 0) break;
+    for (const [act, start] of chunk.getRows()) {
+      if (act === "INSERT") {
+        dmlStats.insertedRowCount++;
+        continue;
+      }
+      if (act === "UPDATE") dmlStats.updatedRowCount++;
+      else dmlStats.deletedRowCount++;
+      rewritten.add(!partitioning ? "" : start === null ? "__NULL__" : String(start));
+    }
+  }
+  return { dmlStats, rewrittenPartitions: [...rewritten] };
+}
+
+async function streamDuckdb(
+  connection: DuckDBConnection,
+  sql: string,
+  values: Record<string, string | null>,
+) {
+  try {
+    return Object.keys(values).length > 0
+      ? await connection.stream(sql, values)
+      : await connection.stream(sql);
+  } catch (err) {
+    throw duckdbError(err);
+  }
 }
 
 // DuckDB errors in our translated SQL (parser, binder, catalog) are the
@@ -290,14 +402,18 @@ async function runDuckdb(connection: DuckDBConnection, sql: string, values: Reco
   try {
     return Object.keys(values).length > 0 ? await connection.run(sql, values) : await connection.run(sql);
   } catch (err) {
-    const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
-    if (/^(Parser|Binder|Catalog|Not implemented|Internal) Error/.test(message)) {
-      throw new BigQueryEngineError(
-        "internalError",
-        `The local BigQuery could not run its DuckDB translation: ${message}`,
-        500,
-      );
-    }
-    throw new BigQueryEngineError("invalidQuery", message.replace(/^[A-Za-z ]+ Error: /, ""));
+    throw duckdbError(err);
   }
+}
+
+function duckdbError(err: unknown): BigQueryEngineError {
+  const message = err instanceof Error ? (err.message.split("\n")[0] ?? "") : String(err);
+  if (/^(Parser|Binder|Catalog|Not implemented|Internal) Error/.test(message)) {
+    return new BigQueryEngineError(
+      "internalError",
+      `The local BigQuery could not run its DuckDB translation: ${message}`,
+      500,
+    );
+  }
+  return new BigQueryEngineError("invalidQuery", message.replace(/^[A-Za-z ]+ Error: /, ""));
 }

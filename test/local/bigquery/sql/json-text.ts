@@ -8,6 +8,10 @@ type JsonNode =
   | { kind: "array"; items: JsonNode[] }
   | { kind: "object"; entries: [string, JsonNode][] };
 
+// Sticky patterns match at a position without copying the rest of the text.
+const STRING_TOKEN = /"(?:[^"\\]|\\.)*"/y;
+const SCALAR_TOKEN = /(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
+
 /** A small JSON parser that keeps number texts (JS numbers would lose int64 precision). */
 function parseJson(text: string): JsonNode {
   let i = 0;
@@ -18,7 +22,8 @@ function parseJson(text: string): JsonNode {
     throw new BigQueryEngineError("internalError", `Invalid JSON in a result: ${text.slice(0, 80)}`, 500);
   };
   const stringToken = (): string => {
-    const m = /^"(?:[^"\\]|\\.)*"/.exec(text.slice(i));
+    STRING_TOKEN.lastIndex = i;
+    const m = STRING_TOKEN.exec(text);
     if (!m) return fail();
     i += m[0].length;
     return m[0];
@@ -63,7 +68,8 @@ function parseJson(text: string): JsonNode {
       }
     }
     if (c === '"') return { kind: "literal", text: JSON.stringify(JSON.parse(stringToken())) };
-    const m = /^(?:true|false|null|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/.exec(text.slice(i));
+    SCALAR_TOKEN.lastIndex = i;
+    const m = SCALAR_TOKEN.exec(text);
     if (!m) return fail();
     i += m[0].length;
     return { kind: "literal", text: canonicalNumber(m[0]) };

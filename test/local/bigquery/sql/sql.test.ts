@@ -4,7 +4,7 @@ import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { DuckDBInstance, type DuckDBConnection } from "@duckdb/node-api";
 import { eventsInsertMergeSql, personsMergeSql } from "../../../../functions/src/core/destination-sql.js";
 import { quoteTable } from "../../../../functions/src/core/identifiers.js";
-import { modelFields } from "../../../../functions/src/core/models.js";
+import { loadFields, modelFields } from "../../../../functions/src/core/models.js";
 import { exampleQuerySql } from "../../../fixtures/seed-example-query.js";
 import {
   BigQueryEngineError,
@@ -71,6 +71,11 @@ const ref = (datasetId: string, tableId: string): TableRef => ({ projectId: PROJ
 
 async function createModelTable(model: "events" | "persons", useJson: boolean, r: TableRef) {
   await catalog.createTable({ ref: r, fields: modelFields(model, useJson) });
+}
+
+/** A stage table as the product loads it (persons stages carry the deletion flag). */
+async function createStageTable(model: "events" | "persons", useJson: boolean, r: TableRef) {
+  await catalog.createTable({ ref: r, fields: loadFields(model, useJson) });
 }
 
 /** The persons MERGE as the product runs it: the stage de-duplicated to the highest versions. */
@@ -361,14 +366,10 @@ describe("the product's destination SQL (functions/src/core/destination-sql.ts)"
     const props = (v: string) => (useJson ? `JSON '${v}'` : `'${v}'`);
 
     beforeAll(async () => {
-      for (const [model, r] of [
-        ["persons", final],
-        ["persons", stage],
-        ["events", events],
-        ["events", eventsStage],
-      ] as const) {
-        await createModelTable(model, useJson, r);
-      }
+      await createModelTable("persons", useJson, final);
+      await createStageTable("persons", useJson, stage);
+      await createModelTable("events", useJson, events);
+      await createStageTable("events", useJson, eventsStage);
       await affected(`INSERT \`${PROJECT}.BatchExports.${final.tableId}\`
         (team_id, distinct_id, person_id, properties, person_version, person_distinct_id_version)
         VALUES (1, 'x', 'p1', ${props('{"v":1}')}, 4, 1), (1, 'y', 'p2', ${props('{"v":1}')}, 1, 1)`);
@@ -743,6 +744,59 @@ describe("more DML", () => {
     ]);
   });
 
+  it("MERGE with WHEN MATCHED AND ... THEN DELETE, several WHEN MATCHED and a conditional insert reports dmlStats", async () => {
+    await reset(
+      ["(1, 'a', 1)", "(2, 'b', 1)", "(3, 'c', 1)", "(5, 'e', 9)"],
+      [
+        "(1, 'del', 2)",
+        "(2, 'new', 2)",
+        "(3, 'old', 0)",
+        "(4, 'ins', 1)",
+        "(6, 'skip', 0)",
+        "(5, 'keep', 1)",
+      ],
+    );
+    const result = await run(`
+      MERGE ddl.kv AS final USING ddl.kv_source AS stage ON final.k = stage.k
+      WHEN MATCHED AND stage.v = 'del' AND stage.n > final.n THEN DELETE
+      WHEN MATCHED AND stage.n > final.n THEN UPDATE SET v = stage.v, n = stage.n
+      WHEN NOT MATCHED BY TARGET AND stage.n > 0 THEN INSERT (k, v, n) VALUES (stage.k, stage.v, stage.n)`);
+    // 1 deleted (first clause wins over the second), 2 updated, 3 and 5 left (no clause holds), 4 inserted, 6 skipped.
+    expect(result).toMatchObject({
+      numDmlAffectedRows: 3,
+      dmlStats: { insertedRowCount: 1, updatedRowCount: 1, deletedRowCount: 1 },
+    });
+    expect(await select("SELECT k, v, n FROM ddl.kv ORDER BY k")).toEqual([
+      ["2", "new", "2"],
+      ["3", "c", "1"],
+      ["4", "ins", "1"],
+      ["5", "e", "9"],
+    ]);
+  });
+
+  it("rejects duplicate source matches only for rows an UPDATE clause's MERGE acts on, as documented", async () => {
+    // https://cloud.google.com/bigquery/docs/reference/standard-sql/dml-syntax#merge_statement
+    await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 5)", "(1, 'y', 6)", "(2, 'z', 0)", "(2, 'w', 0)"]);
+    // Only DELETE clauses: duplicates are fine.
+    expect(
+      await affected(
+        "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k WHEN MATCHED AND S.n > 4 THEN DELETE",
+      ),
+    ).toBe(1);
+    await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 5)", "(1, 'y', 6)", "(2, 'z', 0)", "(2, 'w', 0)"]);
+    // With an UPDATE clause: key 1, matched twice, is acted on (S.n > 4): an error.
+    const err = await rejection(
+      "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k WHEN MATCHED AND S.n > 4 THEN UPDATE SET n = S.n",
+    );
+    expect(err.message).toBe("UPDATE/MERGE must match at most one source row for each target row");
+    // Key 2 alone, matched twice but acted on by no clause: no error.
+    expect(
+      await affected(
+        "MERGE ddl.kv T USING ddl.kv_source S ON T.k = S.k AND S.k = 2 WHEN MATCHED AND S.n > 4 THEN UPDATE SET n = S.n",
+      ),
+    ).toBe(0);
+  });
+
   it("UPDATE ... FROM, DELETE and INSERT ... SELECT report their tables and counts", async () => {
     await reset(["(1, 'a', 1)", "(2, 'b', 1)"], ["(1, 'x', 7)", "(3, 'z', 9)"]);
     const update = await engine.prepare(
@@ -849,7 +903,7 @@ describe("persons MERGE on generated data", () => {
     const finalRef = ref("BatchExports", `gen_persons_${seed}`);
     const stageRef = ref("BatchExports", `gen_persons_${seed}_stage`);
     await createModelTable("persons", true, finalRef);
-    await createModelTable("persons", true, stageRef);
+    await createStageTable("persons", true, stageRef);
     const values = (ps: Person[]) =>
       ps
         .map(
