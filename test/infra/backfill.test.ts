@@ -2,7 +2,10 @@
 // ClickHouse, retries with backoff, and the least privilege around it
 // (exportRun enqueues on this queue only and acts as the tasks account only;
 // the tasks account invokes exportRun only).
+import { CloudTasksClient } from "@google-cloud/tasks";
 import { beforeAll, describe, expect, it } from "vitest";
+import { backoffMs } from "../local/common/backoff.js";
+import { startTasksServer } from "../local/tasks/server.js";
 import { block, loadModule, reference, resource, type Module } from "./hcl.js";
 
 let mod: Module;
@@ -34,13 +37,62 @@ describe("the backfill queue", () => {
     expect(limits.max_dispatches_per_second).toBeLessThanOrEqual(5);
   });
 
-  it("retries a failed chunk a bounded number of times with growing waits", () => {
+  it("retries a failed chunk with growing waits for about 40 minutes, then gives up", () => {
     const retry = block(queue(), "retry_config");
-    expect(retry.max_attempts).toBeGreaterThanOrEqual(3);
-    expect(retry.max_attempts).toBeLessThanOrEqual(20);
-    expect(seconds(retry.min_backoff as string)).toBeGreaterThanOrEqual(1);
-    expect(seconds(retry.max_backoff as string)).toBeGreaterThan(seconds(retry.min_backoff as string));
-    expect(retry.max_doublings).toBeGreaterThanOrEqual(1);
+    expect(retry.max_retry_duration).toBe("0s"); // max_attempts alone decides
+    const policy = {
+      minBackoffMs: seconds(retry.min_backoff as string) * 1000,
+      maxBackoffMs: seconds(retry.max_backoff as string) * 1000,
+      maxDoublings: retry.max_doublings as number,
+    };
+    // The waits before retries 1 … max_attempts - 1, as Cloud Tasks spaces them.
+    const waits = Array.from(
+      { length: (retry.max_attempts as number) - 1 },
+      (_, i) => backoffMs(policy, i + 1) / 1000,
+    );
+    expect(waits).toEqual([10, 20, 40, 80, 160, 320, 480, 600, 600]);
+    const total = waits.reduce((a, b) => a + b, 0);
+    expect(total / 60).toBeGreaterThan(30);
+    expect(total / 60).toBeLessThan(45);
+  });
+
+  it("is a queue Cloud Tasks accepts, at the default and the extreme concurrencies", async () => {
+    const limits = block(queue(), "rate_limits");
+    const retry = block(queue(), "retry_config");
+    const duration = (d: unknown) => ({ seconds: seconds(d as string) });
+    const server = await startTasksServer();
+    const client = new CloudTasksClient(server.clientOptions());
+    try {
+      const parent = "projects/my-exports-project/locations/us-central1";
+      for (const concurrency of [1, mod.variables.backfill_concurrency!.default as number, 50]) {
+        const name = `${parent}/queues/bqx-backfill-${concurrency}`;
+        const [created] = await client.createQueue({
+          parent,
+          queue: {
+            name,
+            rateLimits: {
+              maxConcurrentDispatches: concurrency,
+              maxDispatchesPerSecond: limits.max_dispatches_per_second as number,
+            },
+            retryConfig: {
+              maxAttempts: retry.max_attempts as number,
+              minBackoff: duration(retry.min_backoff),
+              maxBackoff: duration(retry.max_backoff),
+              maxDoublings: retry.max_doublings as number,
+              maxRetryDuration: duration(retry.max_retry_duration),
+            },
+          },
+        });
+        expect(created.rateLimits?.maxConcurrentDispatches).toBe(concurrency);
+        expect(created.retryConfig?.maxAttempts).toBe(retry.max_attempts);
+      }
+    } finally {
+      await client.close();
+      await server.stop();
+    }
+    // The variable's own bounds are the ones tried here.
+    const rule = (mod.variables.backfill_concurrency!.validation as { condition: string }[])[0]!.condition;
+    expect(rule).toContain("var.backfill_concurrency >= 1 && var.backfill_concurrency <= 50");
   });
 
   it("is what exportRun is told to use, by its full name", () => {
