@@ -122,7 +122,8 @@ variable "exports" {
     empty; map <name> to the account in key_service_accounts);
     neither = the functions' own service accounts (see grant_keyless_access).
     autoPauseAfter: exportRun pauses the export's Scheduler job after this many
-    consecutive non-retryable failures (unset: the product's default).
+    failed runs that a retry cannot fix (unset: the product's default); a person
+    resumes it.
   EOT
   type = map(object({
     model    = string
