@@ -34,11 +34,12 @@ resource "google_cloudfunctions2_function" "export_run" {
     available_cpu                    = "1"
     max_instance_count               = var.max_instances
     max_instance_request_concurrency = 1
-    # Reached by Cloud Scheduler and by manual reruns; every call needs an
-    # identity token of an account holding roles/run.invoker.
+    # Reached by Cloud Scheduler, Cloud Tasks (backfill chunks) and manual
+    # reruns; every call needs an identity token of an account holding
+    # roles/run.invoker.
     ingress_settings               = "ALLOW_ALL"
     all_traffic_on_latest_revision = true
-    environment_variables          = local.function_env
+    environment_variables          = merge(local.function_env, local.export_run_env)
 
     secret_environment_variables {
       key        = "BQX_CLICKHOUSE_PASSWORD"
@@ -89,8 +90,8 @@ resource "google_cloudfunctions2_function" "finalize_run" {
     # Only Eventarc (Pub/Sub push) calls it.
     ingress_settings               = "ALLOW_INTERNAL_ONLY"
     all_traffic_on_latest_revision = true
-    # Same configuration as exportRun except the ClickHouse password, which
-    # finalizeRun does not need.
+    # Same configuration as exportRun except the ClickHouse password and the
+    # backfill queue and Scheduler names, which finalizeRun does not need.
     environment_variables = local.function_env
   }
 

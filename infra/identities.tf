@@ -2,6 +2,8 @@
 #   export_run   runtime identity of exportRun
 #   finalize_run runtime identity of finalizeRun
 #   scheduler    identity whose OIDC token Cloud Scheduler sends to exportRun
+#   tasks        identity whose OIDC token Cloud Tasks sends to exportRun
+#                (backfill chunks, backfill.tf)
 #   trigger      identity whose OIDC token Eventarc sends to finalizeRun
 #   build        Cloud Build identity that builds both functions' images
 
@@ -24,6 +26,13 @@ resource "google_service_account" "scheduler" {
   account_id   = "${local.prefix}-scheduler"
   display_name = "BigQuery batch exports: Scheduler invoker"
   description  = "Cloud Scheduler calls exportRun with this account's OIDC token; it may invoke exportRun and nothing else."
+}
+
+resource "google_service_account" "tasks" {
+  project      = var.project_id
+  account_id   = "${local.prefix}-tasks"
+  display_name = "BigQuery batch exports: Cloud Tasks invoker"
+  description  = "Cloud Tasks delivers backfill chunks to exportRun with this account's OIDC token; it may invoke exportRun and nothing else."
 }
 
 resource "google_service_account" "trigger" {
@@ -61,6 +70,14 @@ resource "google_cloud_run_v2_service_iam_member" "export_run_invoker" {
   name     = google_cloudfunctions2_function.export_run.name
   role     = "roles/run.invoker"
   member   = google_service_account.scheduler.member
+}
+
+resource "google_cloud_run_v2_service_iam_member" "export_run_tasks_invoker" {
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.export_run.name
+  role     = "roles/run.invoker"
+  member   = google_service_account.tasks.member
 }
 
 resource "google_cloud_run_v2_service_iam_member" "finalize_run_invoker" {
@@ -102,10 +119,11 @@ resource "google_storage_bucket_iam_member" "source_build_reader" {
 }
 
 # A BigQuery load job reads its gs:// URIs as the job's principal: the
-# destination account of each key (the keyless case is the runtime accounts,
-# which already hold objectAdmin). Read-only, this bucket only.
+# destination account of each key or impersonation (exports acting as the
+# functions themselves use the runtime accounts, which already hold
+# objectAdmin). Read-only, this bucket only.
 resource "google_storage_bucket_iam_member" "staging_destination_reader" {
-  for_each = toset(values(var.key_service_accounts))
+  for_each = local.destination_service_accounts
   bucket   = google_storage_bucket.staging.name
   role     = "roles/storage.objectViewer"
   member   = "serviceAccount:${each.value}"

@@ -1,5 +1,5 @@
 output "export_run_url" {
-  description = "HTTPS URL of exportRun: POST {\"export\": ...} with an identity token to run or rerun; GET ?export=<id> lists runs."
+  description = "HTTPS URL of exportRun: POST {\"exportId\": \"<id>\"} (plus dataInterval, force) with an identity token to run or rerun; GET lists the exports, GET ?export=<id> an export's runs."
   value       = google_cloudfunctions2_function.export_run.service_config[0].uri
 }
 
@@ -18,6 +18,11 @@ output "source_object" {
   value       = "gs://${google_storage_bucket.source.name}/${google_storage_bucket_object.source.name}"
 }
 
+output "export_definitions" {
+  description = "gs:// URI of each export's stored definition (exports/<id>.json), which exportRun reads."
+  value       = { for id, o in google_storage_bucket_object.export_definition : id => "gs://${o.bucket}/${o.name}" }
+}
+
 output "pubsub_topic" {
   description = "Topic the log sinks publish BigQuery job completions to."
   value       = google_pubsub_topic.bigquery_jobs.id
@@ -29,6 +34,7 @@ output "service_accounts" {
     export_run   = google_service_account.export_run.email
     finalize_run = google_service_account.finalize_run.email
     scheduler    = google_service_account.scheduler.email
+    tasks        = google_service_account.tasks.email
     trigger      = google_service_account.trigger.email
     build        = google_service_account.build.email
   }
@@ -60,4 +66,23 @@ output "log_sink_writer_identities" {
 output "audit_sink_filter" {
   description = "The Cloud Logging filter of the sinks (our BigQuery jobs reaching DONE)."
   value       = local.audit_sink_filter
+}
+
+output "backfill_queue" {
+  description = "Full name of the Cloud Tasks queue of backfill chunks (projects/<project>/locations/<region>/queues/<name>), as exportRun gets it in BQX_BACKFILL_QUEUE."
+  value       = local.backfill_queue_name
+}
+
+output "scheduler_job_prefix" {
+  description = "Prefix of the Scheduler jobs' full names (job = prefix + export ID), as exportRun gets it in BQX_SCHEDULER_JOB_PREFIX."
+  value       = local.scheduler_job_prefix
+}
+
+output "alert_policies" {
+  description = "Cloud Monitoring alert policy names by alert (empty when alerting is off): run_failed, export_paused, and export_stale per export."
+  value = {
+    run_failed    = [for p in google_monitoring_alert_policy.run_failed : p.name]
+    export_paused = [for p in google_monitoring_alert_policy.export_paused : p.name]
+    export_stale  = { for id, p in google_monitoring_alert_policy.export_stale : id => p.name }
+  }
 }

@@ -111,29 +111,37 @@ variable "log_level" {
 variable "exports" {
   description = <<-EOT
     The batch exports, keyed by export ID (lowercase letters, digits and hyphens,
-    at most 29, starting with a letter). Each entry is the export definition that
-    the Cloud Scheduler job posts to exportRun as {"export": {...}}, with the key
-    as its id. destination.keySecret names the Secret Manager version holding the
-    destination service account's JSON key
-    ("projects/<project_id>/secrets/<name>/versions/latest"); the secret is created
-    here, empty. Without keySecret the functions' own service accounts are the
-    BigQuery principal (see grant_keyless_access).
+    at most 29, starting with a letter). Each entry is an export definition; Terraform
+    stores it, with the key as its id, as exports/<id>.json in the staging bucket,
+    where exportRun reads it (the Scheduler job only names the export). How the
+    export acts in BigQuery, at most one of:
+    destination.impersonate = a service account email that the functions impersonate
+    (keyless: they get roles/iam.serviceAccountTokenCreator on it);
+    destination.keySecret = the Secret Manager version holding that account's JSON key
+    ("projects/<project_id>/secrets/<name>/versions/latest"; the secret is created here,
+    empty; map <name> to the account in key_service_accounts);
+    neither = the functions' own service accounts (see grant_keyless_access).
+    autoPauseAfter: exportRun pauses the export's Scheduler job after this many
+    failed runs that a retry cannot fix (unset: the product's default); a person
+    resumes it.
   EOT
   type = map(object({
     model    = string
     teamId   = number
     interval = string
     destination = object({
-      projectId = string
-      datasetId = string
-      tableId   = string
-      location  = string
-      keySecret = optional(string)
+      projectId   = string
+      datasetId   = string
+      tableId     = string
+      location    = string
+      keySecret   = optional(string)
+      impersonate = optional(string)
     })
-    useJsonType   = optional(bool, false)
-    includeEvents = optional(list(string), [])
-    excludeEvents = optional(list(string), [])
-    deduplicate   = optional(bool, false)
+    useJsonType    = optional(bool, false)
+    includeEvents  = optional(list(string), [])
+    excludeEvents  = optional(list(string), [])
+    deduplicate    = optional(bool, false)
+    autoPauseAfter = optional(number)
   }))
   default = {}
 
@@ -183,6 +191,21 @@ variable "exports" {
     ))])
     error_message = "destination.keySecret must be a Secret Manager version name: projects/<project>/secrets/<name>/versions/<version or latest>."
   }
+  validation {
+    condition     = alltrue([for e in values(var.exports) : e.destination.keySecret == null || e.destination.impersonate == null])
+    error_message = "destination: set keySecret or impersonate, not both. A destination acts in BigQuery one way: impersonate (keyless, recommended), the key in keySecret, or neither (the functions' own accounts)."
+  }
+  validation {
+    # The product's own pattern for a service account email (core/definition.ts).
+    condition = alltrue([for e in values(var.exports) : e.destination.impersonate == null || can(regex(
+      "^[a-z0-9][a-z0-9._-]{0,99}@[a-z0-9][a-z0-9.-]{0,99}\\.gserviceaccount\\.com$", e.destination.impersonate
+    ))])
+    error_message = "destination.impersonate must be a service account email, e.g. bq-exporter@my-analytics-project.iam.gserviceaccount.com."
+  }
+  validation {
+    condition     = alltrue([for e in values(var.exports) : e.autoPauseAfter == null || try(e.autoPauseAfter >= 1 && floor(e.autoPauseAfter) == e.autoPauseAfter, false)])
+    error_message = "autoPauseAfter must be a whole number of failed runs, at least 1 (or left unset for the product's default)."
+  }
 }
 
 variable "key_service_accounts" {
@@ -197,13 +220,13 @@ variable "key_service_accounts" {
 
 variable "create_custom_role" {
   type        = bool
-  description = "Create the product's custom role (exactly the permissions of the product's setup guide; bigquery.tables.delete only if the project has a persons export) in each destination project and grant it on the datasets. False grants the built-in BigQuery Data Editor on the datasets instead."
+  description = "Create the product's custom role (exactly the permissions of the product's setup guide, the same in every destination project) in each destination project and grant it on the datasets. False grants the built-in BigQuery Data Editor on the datasets instead."
   default     = true
 }
 
 variable "custom_role_id" {
   type        = string
-  description = "Role ID of the custom role in each destination project (projects/<project>/roles/<custom_role_id>)."
+  description = "Role ID of the custom role in each destination project (projects/<project>/roles/<custom_role_id>). IAM keeps a deleted custom role's ID reserved for up to 37 days: after a destroy, re-apply with another ID (see README, Deploy)."
   default     = "bqxBatchExports"
   validation {
     condition     = can(regex("^[a-zA-Z0-9_.]{3,64}$", var.custom_role_id))
@@ -213,7 +236,7 @@ variable "custom_role_id" {
 
 variable "grant_keyless_access" {
   type        = bool
-  description = "For exports without keySecret, the functions run BigQuery as their own service accounts: true grants exportRun's and finalizeRun's accounts the dataset-level role and BigQuery Job User on those destinations; false leaves those grants to you."
+  description = "For exports with neither keySecret nor impersonate, the functions run BigQuery as their own service accounts: true grants exportRun's and finalizeRun's accounts the dataset-level role and BigQuery Job User on those destinations; false leaves those grants to you."
   default     = false
 }
 
@@ -275,5 +298,55 @@ variable "scheduler_retry" {
     condition = alltrue([for d in [var.scheduler_retry.min_backoff_duration, var.scheduler_retry.max_backoff_duration, var.scheduler_retry.max_retry_duration] :
     can(regex("^[0-9]+s$", d))])
     error_message = "scheduler_retry durations must be whole seconds such as \"30s\"."
+  }
+}
+
+variable "backfill_concurrency" {
+  type        = number
+  description = "Backfill chunks running at once (the Cloud Tasks queue's max_concurrent_dispatches). This is the cap that protects ClickHouse from a large backfill; BigQuery runs at most 2 mutating DML statements per table at once, so more than 2 chunks of one export mostly queue in BigQuery."
+  default     = 2
+  validation {
+    condition     = var.backfill_concurrency >= 1 && var.backfill_concurrency <= 50 && floor(var.backfill_concurrency) == var.backfill_concurrency
+    error_message = "backfill_concurrency must be a whole number between 1 and 50."
+  }
+}
+
+variable "scheduler_pause_role_id" {
+  type        = string
+  description = "Role ID of the custom role (in project_id) that lets exportRun pause Cloud Scheduler jobs. Null means \"<name_prefix with hyphens as underscores>_scheduler_pause\", e.g. bqx_scheduler_pause. IAM keeps a deleted custom role's ID reserved for up to 37 days: after a destroy, re-apply with another ID."
+  default     = null
+  validation {
+    condition     = var.scheduler_pause_role_id == null || can(regex("^[a-zA-Z0-9_.]{3,64}$", var.scheduler_pause_role_id))
+    error_message = "scheduler_pause_role_id must be 3-64 letters, digits, underscores or dots."
+  }
+}
+
+variable "alert_notification_channels" {
+  type        = list(string)
+  description = "Existing Cloud Monitoring notification channels (projects/<project>/notificationChannels/<id>) to alert. Alerting (failed runs, stale exports, auto-paused exports) is created when this or alert_emails is non-empty."
+  default     = []
+  validation {
+    condition     = alltrue([for c in var.alert_notification_channels : can(regex("^projects/[^/]+/notificationChannels/[0-9]+$", c))])
+    error_message = "alert_notification_channels entries must be channel names: projects/<project>/notificationChannels/<numeric id>."
+  }
+}
+
+variable "alert_emails" {
+  type        = list(string)
+  description = "Email addresses to alert; one Cloud Monitoring email channel is created for each. Alerting is created when this or alert_notification_channels is non-empty."
+  default     = []
+  validation {
+    condition     = alltrue([for a in var.alert_emails : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", a))])
+    error_message = "alert_emails entries must be email addresses."
+  }
+}
+
+variable "alert_docs_base_url" {
+  type        = string
+  description = "URL of this project's README as people read it (e.g. https://github.com/<org>/<repo>/blob/main/README.md). Alert documentation links to its Troubleshooting entries (<url>#<entry anchor>). Null: the alerts name the README section instead of linking."
+  default     = null
+  validation {
+    condition     = var.alert_docs_base_url == null || can(regex("^https://[^\\s#]+$", var.alert_docs_base_url))
+    error_message = "alert_docs_base_url must be an https:// URL without a #fragment (the entries' anchors are added)."
   }
 }

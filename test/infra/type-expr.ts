@@ -1,13 +1,22 @@
 // A parser for Terraform type constraints as they appear in variable "type"
 // (string, number, bool, any, list(T), set(T), map(T), tuple([...]),
-// object({ a = T, b = optional(T, default) })). Used to compare the typed
-// `exports` variable with the code's zod schema.
+// object({ a = T, b = optional(T, default) })), keeping optional() defaults
+// that are literals. Used to compare the typed `exports` variable with the
+// code's zod schema and to convert example values the way Terraform does.
 
 export type TfType =
   | { kind: "primitive"; name: "string" | "number" | "bool" | "any" }
   | { kind: "list" | "set" | "map"; element: TfType }
   | { kind: "tuple"; elements: TfType[] }
-  | { kind: "object"; attributes: Record<string, { type: TfType; optional: boolean; hasDefault: boolean }> };
+  | { kind: "object"; attributes: Record<string, TfAttribute> };
+
+export interface TfAttribute {
+  type: TfType;
+  optional: boolean;
+  hasDefault: boolean;
+  /** The optional() default when it is a literal (string, number, bool, null, list or object of them). */
+  defaultValue?: unknown;
+}
 
 const TOKEN = /\s*(?:([A-Za-z_][\w-]*)|("(?:[^"\\]|\\.)*")|(-?\d+(?:\.\d+)?)|([(){}[\]=,]))/y;
 
@@ -40,14 +49,34 @@ export function parseTypeExpression(expr: string): TfType {
     const got = next();
     if (got !== t) throw new Error(`expected ${t}, got ${got}`);
   };
-  /** Skips one balanced value (a default): literal, [..], {..} or (..). */
-  const skipValue = (): void => {
-    let depth = 0;
-    do {
-      const t = next();
-      if (t === "(" || t === "[" || t === "{") depth++;
-      else if (t === ")" || t === "]" || t === "}") depth--;
-    } while (depth > 0);
+  /** One literal default: "text", 12, true/false/null, [literals] or { key = literal }. */
+  const parseLiteral = (): unknown => {
+    const t = next();
+    if (t.startsWith('"')) return JSON.parse(t) as string;
+    if (/^-?\d/.test(t)) return Number(t);
+    if (t === "true" || t === "false") return t === "true";
+    if (t === "null") return null;
+    if (t === "[") {
+      const items: unknown[] = [];
+      while (peek() !== "]") {
+        items.push(parseLiteral());
+        if (peek() === ",") next();
+      }
+      next();
+      return items;
+    }
+    if (t === "{") {
+      const fields: Record<string, unknown> = {};
+      while (peek() !== "}") {
+        const key = next();
+        expect("=");
+        fields[key.startsWith('"') ? (JSON.parse(key) as string) : key] = parseLiteral();
+        if (peek() === ",") next();
+      }
+      next();
+      return fields;
+    }
+    throw new Error(`default ${t} is not a literal`);
   };
 
   const parseType = (): TfType => {
@@ -81,7 +110,7 @@ export function parseTypeExpression(expr: string): TfType {
       case "object": {
         expect("(");
         expect("{");
-        const attributes: Record<string, { type: TfType; optional: boolean; hasDefault: boolean }> = {};
+        const attributes: Record<string, TfAttribute> = {};
         while (peek() !== "}") {
           const attr = next();
           expect("=");
@@ -89,14 +118,15 @@ export function parseTypeExpression(expr: string): TfType {
             next();
             expect("(");
             const type = parseType();
-            let hasDefault = false;
             if (peek() === ",") {
               next();
-              skipValue();
-              hasDefault = true;
+              const defaultValue = parseLiteral();
+              expect(")");
+              attributes[attr] = { type, optional: true, hasDefault: true, defaultValue };
+            } else {
+              expect(")");
+              attributes[attr] = { type, optional: true, hasDefault: false };
             }
-            expect(")");
-            attributes[attr] = { type, optional: true, hasDefault };
           } else {
             attributes[attr] = { type: parseType(), optional: false, hasDefault: false };
           }
