@@ -43,7 +43,7 @@ export interface WarehouseFaults {
   /** Throw a 5xx from jobs.insert of a query. */
   startQuery?: () => boolean;
   /** Finish a load job at once (true) or leave it RUNNING until completeJobs. */
-  loadDoneAtOnce?: () => boolean;
+  loadDoneAtOnce?: (jobId: string) => boolean;
 }
 
 export interface AuditMessage {
@@ -109,11 +109,14 @@ export class MemoryWarehouse implements Warehouse {
     if (fault === "before") throw unavailable(`starting load job ${spec.job.jobId}`);
     const existing = this.jobs.get(spec.job.jobId);
     if (!existing) {
+      // The job reads its source files now, as BigQuery does once a load
+      // starts: deleting them later does not stop it from committing.
+      const rows = this.readSources(spec.sourceUris);
       this.jobs.set(spec.job.jobId, {
         info: { ref: spec.job, state: "RUNNING", labels: spec.labels },
-        run: () => this.load(spec),
+        run: () => this.load(spec, rows),
       });
-      if (this.faults.loadDoneAtOnce?.() ?? true) this.finish(spec.job.jobId);
+      if (this.faults.loadDoneAtOnce?.(spec.job.jobId) ?? true) this.finish(spec.job.jobId);
     }
     if (fault === "after") throw unavailable(`starting load job ${spec.job.jobId}`);
     return this.jobs.get(spec.job.jobId)!.info;
@@ -196,15 +199,20 @@ export class MemoryWarehouse implements Warehouse {
     };
   }
 
-  private load(spec: LoadSpec): { outputRows: number } {
+  private readSources(uris: string[]): Row[] | Error {
     const rows: Row[] = [];
-    for (const uri of spec.sourceUris) {
+    for (const uri of uris) {
       const data = this.store.bytes(this.store.nameOf(uri));
-      if (!data) throw Object.assign(new Error(`Not found: URI ${uri}`), { reason: "notFound" });
+      if (!data) return Object.assign(new Error(`Not found: URI ${uri}`), { reason: "notFound" });
       for (const line of gunzipSync(data).toString("utf8").split("\n")) {
         if (line.length > 0) rows.push(JSON.parse(line) as Row);
       }
     }
+    return rows;
+  }
+
+  private load(spec: LoadSpec, rows: Row[] | Error): { outputRows: number } {
+    if (rows instanceof Error) throw rows;
     const k = key(spec.destination);
     const table = this.tables.get(k) ?? {
       resource: { tableReference: spec.destination, schema: spec.schema },
