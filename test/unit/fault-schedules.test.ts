@@ -161,19 +161,19 @@ async function runSchedule(seed: number): Promise<Outcome> {
   // Every port call yields a little, so concurrent calls interleave, and
   // BigQuery's jobs progress on their own meanwhile: a running job may
   // finish between any two steps of any call.
-  let warehouseRef: MemoryWarehouse | undefined;
+  const jobs: { warehouse?: MemoryWarehouse } = {};
   const slow = new Set<string>();
   const yieldPoint = async () => {
     for (let i = Math.floor(r() * 3); i > 0; i--) await new Promise((resolve) => setImmediate(resolve));
-    if (warehouseRef && r() < 0.1) {
-      const running = warehouseRef.running().filter((id) => !slow.has(id));
+    if (jobs.warehouse && r() < 0.1) {
+      const running = jobs.warehouse.running().filter((id) => !slow.has(id));
       const pick = running[Math.floor(r() * running.length)];
-      if (pick) warehouseRef.completeJobs((id) => id === pick);
+      if (pick) jobs.warehouse.completeJobs((id) => id === pick);
     }
   };
   const store = new MemoryStore("fake-bucket", yieldPoint);
   const warehouse = new MemoryWarehouse(store, "US", yieldPoint);
-  warehouseRef = warehouse;
+  jobs.warehouse = warehouse;
   const source = new MemorySource(yieldPoint);
 
   // Periods well in the past (settled); the clock moves on from there.
