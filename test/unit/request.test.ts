@@ -236,3 +236,70 @@ describe("periodsToRun", () => {
     ).rejects.toThrow(/72 hour periods; one call exports at most 48\. Post a backfill/);
   });
 });
+
+describe("request kinds", () => {
+  it("a backfill names a range and may set its concurrency; a task names its chunk", () => {
+    expect(
+      parseExportRequest({
+        exportId: "e",
+        backfill: { start: "2025-11-01T00:00:00Z", end: "2026-11-01T00:00:00Z" },
+        concurrency: 4,
+      }),
+    ).toEqual({
+      kind: "backfill",
+      exportId: "e",
+      range: { start: new Date("2025-11-01T00:00:00Z"), end: new Date("2026-11-01T00:00:00Z") },
+      concurrency: 4,
+      chunk: undefined,
+    });
+    expect(
+      parseExportRequest({
+        exportId: "e",
+        backfill: { start: "2025-11-01T00:00:00Z", end: "2025-11-02T00:00:00Z" },
+        chunk: 3,
+      }),
+    ).toMatchObject({ kind: "backfill", chunk: 3 });
+  });
+
+  it("cancelBackfill names a backfill id; check is a preflight", () => {
+    expect(parseExportRequest({ exportId: "e", cancelBackfill: "bf-0123456789abcdef" })).toEqual({
+      kind: "cancelBackfill",
+      exportId: "e",
+      backfillId: "bf-0123456789abcdef",
+    });
+    expect(parseExportRequest({ exportId: "e", check: true })).toEqual({ kind: "check", exportId: "e" });
+  });
+
+  it.each([
+    [
+      { backfill: { start: "2025-11-01T00:00:00Z", end: "2025-11-02T00:00:00Z" }, check: true },
+      "check",
+      /cannot be combined/,
+    ],
+    [
+      { backfill: { start: "2025-11-01T00:00:00Z", end: "2025-11-02T00:00:00Z" }, force: true },
+      "force",
+      /applies to a run, not to backfill/,
+    ],
+    [
+      { check: true, dataInterval: { start: "2025-11-01T00:00:00Z", end: "2025-11-02T00:00:00Z" } },
+      "dataInterval",
+      /not to check/,
+    ],
+    [{ concurrency: 2 }, "concurrency", /applies to a backfill/],
+    [{ cancelBackfill: "../x" }, "cancelBackfill", /bf-0123456789abcdef/],
+    [{ check: false }, "check", /./],
+    [
+      { backfill: { start: "2025-11-01T00:00:00Z", end: "2025-11-02T00:00:00Z" }, concurrency: 0 },
+      "concurrency",
+      /./,
+    ],
+  ])("refuses %j naming %s", (extra, path, message) => {
+    const issues = refusal({ exportId: "e", ...extra }).details?.["issues"] as {
+      path: string;
+      message: string;
+    }[];
+    expect(issues.map((i) => i.path)).toContain(path);
+    expect(issues.find((i) => i.path === path)?.message).toMatch(message);
+  });
+});

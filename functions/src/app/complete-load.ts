@@ -16,6 +16,7 @@ import { PATH_PERMISSIONS } from "../core/write-path.js";
 import type { AppDeps } from "./deps.js";
 import type { JobInfo, ObjectStore, Warehouse } from "./ports.js";
 import { startRecordedLoad } from "./load-job.js";
+import { logRunCompleted, logRunFailed } from "./run-events.js";
 import type { RunRecord } from "./run-record.js";
 
 export type FinalizeOutcome =
@@ -71,14 +72,14 @@ export async function completeLoad(
       }),
     );
     for (const warning of warnings) log.warn(warning, {});
-    log.info("run completed", { rows: done.rows, loadedRows: done.loadedRows, mergedRows: done.mergedRows });
+    logRunCompleted(log, done);
     return { kind: "completed", manifest: done };
   } catch (err) {
     const error = toExportError(err);
     if (error.code === "CONFLICT") return settledElsewhere(record);
     if (error.retryable) throw error; // Pub/Sub redelivers; the sweep also retries.
     const failed = await record.markFailed(error, deps.now());
-    log.error("run failed while finalizing", { error: error.toJSON() });
+    logRunFailed(log, failed, error);
     return { kind: "failed", manifest: failed, error };
   }
 }

@@ -7,7 +7,7 @@
 import type { ExportDefinition } from "../core/definition.js";
 import { ExportError, toExportError } from "../core/errors.js";
 import type { TableRef } from "../core/identifiers.js";
-import { decideClaim, newAttempt, transition, type RunManifest } from "../core/manifest.js";
+import { decideClaim, newAttempt, transition, type RunManifest, type RunTrigger } from "../core/manifest.js";
 import { destinationTable, stageTable, type FieldSpec } from "../core/models.js";
 import { jobLabels, loadJobId, manifestObject, runId, stageTableId, stagingPrefix } from "../core/names.js";
 import type { Period } from "../core/periods.js";
@@ -19,6 +19,7 @@ import type { AppDeps } from "./deps.js";
 import { completeLoad } from "./complete-load.js";
 import type { JobInfo, Warehouse } from "./ports.js";
 import { startRecordedLoad } from "./load-job.js";
+import { logRunCompleted, logRunFailed } from "./run-events.js";
 import { RunRecord } from "./run-record.js";
 import { stageRows } from "./stage-rows.js";
 
@@ -35,6 +36,7 @@ export type RunOutcome =
 export interface ExportOptions {
   force: boolean;
   selection: EventsSelection;
+  trigger: RunTrigger;
   /** definitionHash(def), recorded on the run. */
   definitionHash: string;
 }
@@ -77,6 +79,7 @@ export async function exportPeriod(
           definition: def,
           definitionHash: opts.definitionHash,
           selection: opts.selection,
+          trigger: opts.trigger,
         };
         record = await RunRecord.claim(deps.store, object, next, existing!.gen);
         break;
@@ -108,6 +111,7 @@ function freshManifest(
     definitionHash: opts.definitionHash,
     period: { start: period.start.toISOString(), end: period.end.toISOString() },
     selection: opts.selection,
+    trigger: opts.trigger,
     attempt: 1,
     state: "STAGING",
     createdAt: at,
@@ -216,7 +220,7 @@ async function stageAndLoad(
       m = await record.save(
         transition(m, "COMPLETED", deps.now(), { ...staged, loadedRows: 0 }, "empty period"),
       );
-      log.info("run completed: empty period");
+      logRunCompleted(log, m, "empty period");
       return { kind: "completed", manifest: m, alreadyDone: false, notes: table.notes };
     }
 
@@ -281,13 +285,13 @@ async function stageAndLoad(
       log.warn("another call took this run over; stopping", {});
       return { kind: "in-flight", manifest: await record.latest() };
     }
-    log.error("run failed", { error: error.toJSON() });
     let failed = record.manifest;
     try {
       failed = await record.markFailed(error, deps.now());
     } catch (saveErr) {
       log.error("could not record the failure", { error: toExportError(saveErr).toJSON() });
     }
+    logRunFailed(log, failed, error);
     return { kind: "failed", manifest: failed, error };
   }
 }

@@ -103,7 +103,13 @@ export async function runExportRequest(
     const outcome = await exportPeriod(
       def,
       period,
-      { force: request.force, selection: "ingested", definitionHash: stored.hash },
+      {
+        force: request.force,
+        selection: "ingested",
+        definitionHash: stored.hash,
+        // Cloud Scheduler's calls carry its schedule time; anything else is a person (or bqx).
+        trigger: scheduleTime !== undefined ? "scheduled" : "manual",
+      },
       deps,
     );
     outcomes.push(outcome);

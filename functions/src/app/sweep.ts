@@ -67,7 +67,7 @@ export async function sweepExport(
         await exportPeriod(
           def,
           manifestPeriod(m),
-          { force: false, selection: m.selection, definitionHash },
+          { force: false, selection: m.selection, definitionHash, trigger: m.trigger ?? "scheduled" },
           deps,
         );
         report.retried.push(m.runId);

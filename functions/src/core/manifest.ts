@@ -8,6 +8,8 @@ import type { Period } from "./periods.js";
 import type { WritePath } from "./write-path.js";
 
 export const RUN_STATES = ["STAGING", "LOADING", "COMPLETED", "FAILED"] as const;
+export const RUN_TRIGGERS = ["scheduled", "manual", "backfill"] as const;
+export type RunTrigger = (typeof RUN_TRIGGERS)[number];
 export type RunState = (typeof RUN_STATES)[number];
 
 const errorSchema = z.object({
@@ -27,6 +29,8 @@ export const manifestSchema = z.object({
   period: z.object({ start: z.iso.datetime(), end: z.iso.datetime() }),
   /** "ingested": rows by ingestion time (scheduled runs); "backfill": rows by event timestamp. */
   selection: z.enum(["ingested", "backfill"]),
+  /** Who started this attempt: Cloud Scheduler, a person (or bqx), or a backfill's task. */
+  trigger: z.enum(RUN_TRIGGERS).optional(),
   attempt: z.number().int().min(1),
   state: z.enum(RUN_STATES),
   createdAt: z.iso.datetime(),
@@ -235,6 +239,7 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
     bqx_rows: String(m.rows),
     bqx_updated: m.updatedAt,
     ...(m.definitionHash ? { bqx_definition: m.definitionHash } : {}),
+    ...(m.trigger ? { bqx_trigger: m.trigger } : {}),
     ...(m.state === "FAILED" && m.error
       ? { bqx_error: m.error.code, bqx_retryable: String(m.error.retryable) }
       : {}),
@@ -250,6 +255,7 @@ export interface RunSummary {
   definitionHash: string | undefined;
   /** FAILED runs: the error code, and whether calling again can help. */
   error?: { code: string; retryable: boolean };
+  trigger?: RunTrigger;
 }
 
 export function summaryFromMetadata(object: string, metadata: Record<string, string>): RunSummary {
@@ -261,6 +267,9 @@ export function summaryFromMetadata(object: string, metadata: Record<string, str
     rows: metadata.bqx_rows ? Number(metadata.bqx_rows) : undefined,
     updatedAt: metadata.bqx_updated,
     definitionHash: metadata.bqx_definition,
+    ...((RUN_TRIGGERS as readonly string[]).includes(metadata.bqx_trigger ?? "")
+      ? { trigger: metadata.bqx_trigger as RunTrigger }
+      : {}),
     ...(metadata.bqx_error
       ? { error: { code: metadata.bqx_error, retryable: metadata.bqx_retryable === "true" } }
       : {}),

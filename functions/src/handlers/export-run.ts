@@ -67,11 +67,19 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
       );
     }
     const request = parseExportRequest(req.body);
-    const result = await runExportRequest(request, header(req, "x-cloudscheduler-scheduletime"), deps);
-    return {
-      status: overallStatus(result.outcomes),
-      body: { export: request.exportId, runs: result.outcomes.map(describeOutcome), sweep: result.sweep },
-    };
+    switch (request.kind) {
+      case "run": {
+        const result = await runExportRequest(request, header(req, "x-cloudscheduler-scheduletime"), deps);
+        return {
+          status: overallStatus(result.outcomes),
+          body: { export: request.exportId, runs: result.outcomes.map(describeOutcome), sweep: result.sweep },
+        };
+      }
+      case "backfill":
+      case "cancelBackfill":
+      case "check":
+        return errorResult(501, "INVALID_REQUEST", `${request.kind} is not available in this version yet.`);
+    }
   } catch (err) {
     const e = toExportError(err);
     const status = STATUS_BY_CODE[e.code] ?? (e.retryable ? 503 : 500);

@@ -1,0 +1,32 @@
+// The log lines that mark a run's end, in one place: Cloud Monitoring's
+// log-based metrics (infra/alerting.tf) count them by their `event` field, so
+// their shape is a contract. Cloud Logging reads each JSON line as the
+// entry's jsonPayload: { event, export, run, attempt, trigger, … }.
+import type { ExportError } from "../core/errors.js";
+import type { RunManifest } from "../core/manifest.js";
+import type { Logger } from "../log.js";
+
+/** The `event` values infra/alerting.tf filters on. */
+export const RUN_EVENTS = {
+  completed: "run_completed",
+  failed: "run_failed",
+  paused: "export_paused",
+} as const;
+
+function runFields(m: RunManifest): Record<string, unknown> {
+  return { export: m.exportId, run: m.runId, attempt: m.attempt, trigger: m.trigger ?? "manual" };
+}
+
+export function logRunCompleted(log: Logger, m: RunManifest, detail: string | undefined = undefined): void {
+  log.info(detail ? `run completed: ${detail}` : "run completed", {
+    event: RUN_EVENTS.completed,
+    ...runFields(m),
+    rows: m.rows,
+    ...(m.loadedRows !== undefined ? { loadedRows: m.loadedRows } : {}),
+    ...(m.mergedRows !== undefined ? { mergedRows: m.mergedRows } : {}),
+  });
+}
+
+export function logRunFailed(log: Logger, m: RunManifest, error: ExportError): void {
+  log.error("run failed", { event: RUN_EVENTS.failed, ...runFields(m), error: error.toJSON() });
+}
