@@ -3,6 +3,7 @@ import { z } from "zod";
 import { ExportError } from "./core/errors.js";
 import { DEFAULT_SETTLE_MS, INTERVALS, type Interval } from "./core/periods.js";
 import { DEFAULT_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS } from "./core/source-sql.js";
+import { DEFAULT_ROWS_PER_CHUNK } from "./core/backfill-plan.js";
 
 const MiB = 1024 * 1024;
 
@@ -36,7 +37,25 @@ const envSchema = z.object({
   BQX_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3600).optional(),
   /** A STAGING run untouched for this long is considered crashed and is retried. */
   BQX_STALE_AFTER_SECONDS: z.coerce.number().int().min(60).default(3600),
+  /** Backfills: the Cloud Tasks queue chunks are dispatched on (projects/<p>/locations/<l>/queues/<q>). */
+  BQX_BACKFILL_QUEUE: z
+    .string()
+    .regex(
+      /^projects\/[^/]+\/locations\/[^/]+\/queues\/[A-Za-z0-9-]{1,100}$/,
+      "BQX_BACKFILL_QUEUE must be a queue name, projects/<project>/locations/<region>/queues/<queue>",
+    )
+    .optional(),
+  /** The service account whose OIDC token backfill tasks carry. */
+  BQX_TASKS_SERVICE_ACCOUNT: z.string().optional(),
+  /** How long Cloud Tasks waits for a chunk's call (Cloud Tasks allows 15 s to 30 min). */
+  BQX_TASKS_DISPATCH_DEADLINE_SECONDS: z.coerce.number().int().min(15).max(1800).default(1800),
+  /** Rows a backfill chunk aims at. */
+  BQX_BACKFILL_ROWS_PER_CHUNK: z.coerce.number().int().min(1).default(DEFAULT_ROWS_PER_CHUNK),
+  /** exportRun's own URL, for the tasks it creates; unset: taken from each request's Host. */
+  BQX_EXPORT_RUN_URL: z.url().optional(),
   // Endpoints of the local stack; unset in production.
+  /** Local stack only: the Cloud Tasks gRPC endpoint (host:port). */
+  BQX_TASKS_ENDPOINT: z.string().optional(),
   STORAGE_EMULATOR_HOST: z.string().optional(),
   BQX_BIGQUERY_ENDPOINT: z.string().optional(),
   BQX_SECRET_MANAGER_ENDPOINT: z.string().optional(),
@@ -55,12 +74,20 @@ export interface Config {
   /** Per interval: how long after a period's end its rows may be read. */
   settleMs: Record<Interval, number>;
   staleAfterMs: number;
+  backfill: {
+    queue: string | undefined;
+    tasksServiceAccount: string | undefined;
+    dispatchDeadlineSeconds: number;
+    rowsPerChunk: number;
+    exportRunUrl: string | undefined;
+  };
   endpoints: {
     storage?: string;
     bigquery?: string;
     bigqueryAccessToken?: string;
     secretManager?: string;
     iamCredentials?: string;
+    tasks?: string;
   };
 }
 
@@ -91,12 +118,20 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ]),
     ) as Record<Interval, number>,
     staleAfterMs: e.BQX_STALE_AFTER_SECONDS * 1000,
+    backfill: {
+      queue: e.BQX_BACKFILL_QUEUE,
+      tasksServiceAccount: e.BQX_TASKS_SERVICE_ACCOUNT,
+      dispatchDeadlineSeconds: e.BQX_TASKS_DISPATCH_DEADLINE_SECONDS,
+      rowsPerChunk: e.BQX_BACKFILL_ROWS_PER_CHUNK,
+      exportRunUrl: e.BQX_EXPORT_RUN_URL,
+    },
     endpoints: {
       ...(e.STORAGE_EMULATOR_HOST ? { storage: e.STORAGE_EMULATOR_HOST } : {}),
       ...(e.BQX_BIGQUERY_ENDPOINT ? { bigquery: e.BQX_BIGQUERY_ENDPOINT } : {}),
       ...(e.BQX_BIGQUERY_ACCESS_TOKEN ? { bigqueryAccessToken: e.BQX_BIGQUERY_ACCESS_TOKEN } : {}),
       ...(e.BQX_SECRET_MANAGER_ENDPOINT ? { secretManager: e.BQX_SECRET_MANAGER_ENDPOINT } : {}),
       ...(e.BQX_IAM_CREDENTIALS_ENDPOINT ? { iamCredentials: e.BQX_IAM_CREDENTIALS_ENDPOINT } : {}),
+      ...(e.BQX_TASKS_ENDPOINT ? { tasks: e.BQX_TASKS_ENDPOINT } : {}),
     },
   };
 }

@@ -31,7 +31,7 @@ functions.http("exportRun", async (req, res) => {
     return;
   }
   const result = await handleExportRun(
-    { method: req.method, headers: req.headers, query: req.query, body: req.body },
+    { method: req.method, headers: req.headers, query: req.query, body: req.body, path: req.path },
     d,
   );
   res.status(result.status).json(result.body);

@@ -3,6 +3,7 @@
 // local stack sets endpoint switches in the environment (see config.ts).
 import { BigQuery } from "@google-cloud/bigquery";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import { CloudTasksClient } from "@google-cloud/tasks";
 import { Storage } from "@google-cloud/storage";
 import * as grpc from "@grpc/grpc-js";
 import { GoogleAuth, Impersonated, JWT, OAuth2Client, type AuthClient } from "google-auth-library";
@@ -11,7 +12,8 @@ import type { Config } from "./config.js";
 import { credentialsOf, type Credentials, type Destination } from "./core/definition.js";
 import { ExportError } from "./core/errors.js";
 import type { AppDeps } from "./app/deps.js";
-import type { SecretSource, Warehouse, WarehouseFactory } from "./app/ports.js";
+import type { SecretSource, TaskQueue, Warehouse, WarehouseFactory } from "./app/ports.js";
+import { CloudTasksQueue } from "./adapters/tasks.js";
 import { BigQueryWarehouse } from "./adapters/bigquery.js";
 import { ClickHouseSource, createClickHouseClient } from "./adapters/clickhouse.js";
 import { GcsObjectStore } from "./adapters/gcs.js";
@@ -154,16 +156,29 @@ export function impersonationError(err: unknown, target: string): ExportError {
   return fromGoogleError(err, `impersonating ${target}`);
 }
 
-function secretManagerClient(endpoint: string | undefined): SecretManagerServiceClient {
-  if (!endpoint) return new SecretManagerServiceClient();
-  // Local stack: host:port over plain gRPC, no Google credentials.
+/** Options reaching a local stack's gRPC service (host:port, plain gRPC, no Google credentials). */
+function localGrpcOptions(endpoint: string) {
   const [host, port] = endpoint.split(":");
-  return new SecretManagerServiceClient({
+  return {
     apiEndpoint: host,
     port: Number(port),
     sslCreds: grpc.credentials.createInsecure(),
     universeDomain: "googleapis.com",
-  });
+  };
+}
+
+function secretManagerClient(endpoint: string | undefined): SecretManagerServiceClient {
+  return endpoint
+    ? new SecretManagerServiceClient(localGrpcOptions(endpoint))
+    : new SecretManagerServiceClient();
+}
+
+function backfillQueue(config: Config): TaskQueue | undefined {
+  const { queue, tasksServiceAccount, dispatchDeadlineSeconds } = config.backfill;
+  if (!queue) return undefined;
+  const endpoint = config.endpoints.tasks;
+  const client = endpoint ? new CloudTasksClient(localGrpcOptions(endpoint)) : new CloudTasksClient();
+  return new CloudTasksQueue(client, { queue, serviceAccount: tasksServiceAccount, dispatchDeadlineSeconds });
 }
 
 /**
@@ -190,6 +205,7 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
   return {
     store: new GcsObjectStore(storage.bucket(config.stagingBucket)),
     source: new ClickHouseSource(clickhouse),
+    tasks: backfillQueue(config),
     warehouses: new DestinationWarehouses(
       secrets,
       config.endpoints.bigquery,
@@ -202,6 +218,8 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
       settleMs: config.settleMs,
       staleAfterMs: config.staleAfterMs,
       database: config.clickhouse.database,
+      backfillRowsPerChunk: config.backfill.rowsPerChunk,
+      exportRunUrl: config.backfill.exportRunUrl,
     },
     now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),

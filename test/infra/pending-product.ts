@@ -9,8 +9,5 @@ export const PENDING_DEFINITION_FIELDS: readonly string[] = ["autoPauseAfter"];
 
 /** exportRun environment variables Terraform sets that functions/src/config.ts does not read yet. */
 export const PENDING_ENV: readonly string[] = [
-  "BQX_BACKFILL_QUEUE",
-  "BQX_TASKS_SERVICE_ACCOUNT",
-  "BQX_TASKS_DISPATCH_DEADLINE_SECONDS",
   "BQX_SCHEDULER_JOB_PREFIX",
 ];

@@ -53,6 +53,7 @@ export async function startFunctionsHost(deps: AppDeps, port = 0): Promise<Funct
           headers: req.headers,
           query: Object.fromEntries(url.searchParams),
           body,
+          path: url.pathname,
         },
         deps,
       );

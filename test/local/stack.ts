@@ -7,6 +7,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { BigQuery } from "@google-cloud/bigquery";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
+import { CloudTasksClient } from "@google-cloud/tasks";
 import { loadConfig } from "../../functions/src/config.js";
 import type { AppDeps } from "../../functions/src/app/deps.js";
 import { registerExport, type StoredExport } from "../../functions/src/app/export-store.js";
@@ -30,8 +31,11 @@ import {
 } from "./iam/roles.js";
 import { startSchedulerServer, type RunningScheduler } from "./scheduler/server.js";
 import { startSecretManagerServer, type RunningSecretManager } from "./secret-manager/server.js";
+import { startTasksServer, type RunningTasks } from "./tasks/server.js";
 
 export const LOCAL_PROJECT = "local-project";
+/** The backfill queue, as Terraform creates it (infra/backfill.tf). */
+export const BACKFILL_QUEUE = `projects/${LOCAL_PROJECT}/locations/us-central1/queues/bqx-backfill`;
 export const STAGING_BUCKET = "bqx-staging";
 const CLICKHOUSE_USER = "bqx_reader";
 const CLICKHOUSE_PASSWORD = "local-clickhouse-password";
@@ -49,6 +53,10 @@ export interface StackOptions {
   now?: () => Date;
   /** The local Cloud Scheduler's clock (the demo starts it hours back, to fire settled periods). */
   schedulerNow?: () => Date;
+  /** How much faster than real time the local Cloud Tasks' clock runs (its retry backoffs; default 20). */
+  tasksTimeScale?: number;
+  /** Rows a backfill chunk aims at (BQX_BACKFILL_ROWS_PER_CHUNK). */
+  backfillRowsPerChunk?: number;
 }
 
 /** How a destination acts in BigQuery (the export definition's credentials). */
@@ -75,6 +83,7 @@ export interface LocalStack {
   iam: Iam;
   secretManager: RunningSecretManager;
   scheduler: RunningScheduler;
+  tasks: RunningTasks;
   clickhouse: ClickHouseServer;
   functions: FunctionsHost;
   deps: AppDeps;
@@ -138,6 +147,25 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     stops.push(() => secretManager.stop());
     const scheduler = await startSchedulerServer(opts.schedulerNow ? { now: opts.schedulerNow } : {});
     stops.push(() => scheduler.stop());
+    // Cloud Tasks with the backfill queue as Terraform configures it
+    // (infra/backfill.tf: 2 concurrent dispatches, 10 attempts, 10 s to 600 s backoff).
+    const tasks = await startTasksServer({ timeScale: opts.tasksTimeScale ?? 20 });
+    stops.push(() => tasks.stop());
+    const tasksClient = new CloudTasksClient(tasks.clientOptions());
+    await tasksClient.createQueue({
+      parent: BACKFILL_QUEUE.replace(/\/queues\/.*$/, ""),
+      queue: {
+        name: BACKFILL_QUEUE,
+        rateLimits: { maxConcurrentDispatches: 2, maxDispatchesPerSecond: 10 },
+        retryConfig: {
+          maxAttempts: 10,
+          minBackoff: { seconds: 10 },
+          maxBackoff: { seconds: 600 },
+          maxDoublings: 4,
+        },
+      },
+    });
+    await tasksClient.close();
 
     const clickhouse = await startClickHouseServer({
       dataDir: path.join(dir, "clickhouse"),
@@ -170,6 +198,12 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       // The function's own identity; valid for a day, so a long `npm run stack` keeps working.
       BQX_BIGQUERY_ACCESS_TOKEN: iam.issueAccessToken(functionsServiceAccount, 24 * 3600),
       BQX_IAM_CREDENTIALS_ENDPOINT: iam.credentialsEndpoint,
+      BQX_BACKFILL_QUEUE: BACKFILL_QUEUE,
+      BQX_TASKS_SERVICE_ACCOUNT: `bqx-tasks@${LOCAL_PROJECT}.iam.gserviceaccount.com`,
+      BQX_TASKS_ENDPOINT: `${tasks.host}:${tasks.port}`,
+      ...(opts.backfillRowsPerChunk
+        ? { BQX_BACKFILL_ROWS_PER_CHUNK: String(opts.backfillRowsPerChunk) }
+        : {}),
       BQX_SECRET_MANAGER_ENDPOINT: `${secretManager.host}:${secretManager.port}`,
     };
     const config = loadConfig(env);
@@ -194,6 +228,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       iam,
       secretManager,
       scheduler,
+      tasks,
       clickhouse,
       functions,
       deps,

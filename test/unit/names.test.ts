@@ -7,6 +7,10 @@ import {
   manifestObject,
   manifestPrefix,
   mergeJobId,
+  chunkManifestObject,
+  chunkRunId,
+  chunkTaskId,
+  manifestObjectOfRun,
   partObject,
   periodFromRunId,
   runId,
@@ -110,26 +114,53 @@ describe("run and job ids", () => {
 
 describe("stage tables", () => {
   it.each([["events"], ["my-events"], ["Persons Table"], ["таблица"]])(
-    "are valid table IDs, distinct per period and attempt (%s)",
+    "are valid table IDs, distinct per run (period or backfill chunk) and attempt (%s)",
     (tableId) => {
       const names = [
-        stageTableId(tableId, hour, 1),
-        stageTableId(tableId, hour, 2),
-        stageTableId(tableId, nextHour, 1),
+        stageTableId(tableId, "e", runId("e", hour), 1),
+        stageTableId(tableId, "e", runId("e", hour), 2),
+        stageTableId(tableId, "e", runId("e", nextHour), 1),
+        stageTableId(tableId, "e", chunkRunId("e", "bf-0123456789abcdef", 0), 1),
+        stageTableId(tableId, "e", chunkRunId("e", "bf-fedcba9876543210", 0), 1),
       ];
       for (const n of names) expect(identifierProblem("table", n)).toBeUndefined();
-      expect(new Set(names).size).toBe(3);
+      expect(new Set(names).size).toBe(5);
       expect(names).not.toContain(tableId);
     },
   );
 
   it("tables whose IDs differ only by dash or underscore get different stage tables", () => {
-    expect(stageTableId("my-events", hour, 1)).not.toBe(stageTableId("my_events", hour, 1));
-    expect(stageTableId("events", hour, 1)).toBe("events_bqx_stage_20261125t100000z_20261125t110000z_a1");
+    const run = runId("e", hour);
+    expect(stageTableId("my-events", "e", run, 1)).not.toBe(stageTableId("my_events", "e", run, 1));
+    expect(stageTableId("events", "e", run, 1)).toBe("events_bqx_stage_20261125t100000z_20261125t110000z_a1");
   });
 
   it("refuses a table ID too long to derive a stage name from", () => {
-    expect(() => stageTableId("t".repeat(1000), hour, 1)).toThrow(/too long/);
+    expect(() => stageTableId("t".repeat(1000), "e", runId("e", hour), 1)).toThrow(/too long/);
+  });
+});
+
+describe("backfill chunks", () => {
+  it("have run ids that are label values, distinct from every period's, and lead back to their manifest", () => {
+    const id = chunkRunId("events-hourly-with-long-name", "bf-0123456789abcdef", 12345);
+    expect(id).toBe("events-hourly-with-long-name-bf0123456789abcdef-c12345");
+    expect(id.length).toBeLessThanOrEqual(63);
+    expect(periodFromRunId("events-hourly-with-long-name", id)).toBeUndefined();
+    expect(manifestObjectOfRun("events-hourly-with-long-name", id)).toBe(
+      "runs/events-hourly-with-long-name/backfill-bf-0123456789abcdef/c12345.json",
+    );
+    expect(manifestObjectOfRun("e", runId("e", hour))).toBe(manifestObject("e", hour));
+    expect(manifestObjectOfRun("e", "e-bf0123-c1")).toBeUndefined();
+    expect(() => chunkRunId("e", "bf-xyz", 1)).toThrow(/Invalid backfill chunk/);
+  });
+
+  it("chunk manifests sort after every period's, so the sweep's time window keeps them", () => {
+    expect(chunkManifestObject("e", "bf-0123456789abcdef", 0) > manifestObject("e", hour)).toBe(true);
+  });
+
+  it("task ids are deterministic per chunk and round", () => {
+    expect(chunkTaskId("bf-0123456789abcdef", 7, 1)).toBe("bf-0123456789abcdef-c00007-r1");
+    expect(chunkTaskId("bf-0123456789abcdef", 7, 2)).not.toBe(chunkTaskId("bf-0123456789abcdef", 7, 1));
   });
 });
 

@@ -9,7 +9,7 @@
 import { eventsInsertMergeSql, personsMergeSql } from "../core/destination-sql.js";
 import { ExportError, toExportError } from "../core/errors.js";
 import type { TableRef } from "../core/identifiers.js";
-import { manifestPeriod, transition, type RunManifest } from "../core/manifest.js";
+import { transition, type RunManifest } from "../core/manifest.js";
 import { STAGE_TABLE_TTL_MS } from "../core/models.js";
 import { jobLabels, mergeJobId, runStagingPrefix, stageTableId } from "../core/names.js";
 import { PATH_PERMISSIONS } from "../core/write-path.js";
@@ -184,12 +184,11 @@ async function cleanUpEarlierAttempts(m: RunManifest, warehouse: Warehouse, deps
     log.warn("could not delete staged objects", { prefix, error: err });
   });
   const dest = m.definition.destination;
-  const period = manifestPeriod(m);
   for (let attempt = 1; attempt < m.attempt; attempt++) {
     const stage = {
       projectId: dest.projectId,
       datasetId: dest.datasetId,
-      tableId: stageTableId(dest.tableId, period, attempt),
+      tableId: stageTableId(dest.tableId, m.exportId, m.runId, attempt),
     };
     await warehouse.deleteTable(stage).catch((err: unknown) => {
       log.warn("could not drop an earlier attempt's stage table", { table: stage.tableId, error: err });

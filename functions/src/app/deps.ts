@@ -1,7 +1,7 @@
 // Everything the use cases need, passed in by the composition root.
 import type { Interval } from "../core/periods.js";
 import type { Logger } from "../log.js";
-import type { ObjectStore, SourceDatabase, WarehouseFactory } from "./ports.js";
+import type { ObjectStore, SourceDatabase, TaskQueue, WarehouseFactory } from "./ports.js";
 
 export interface AppSettings {
   /** Uncompressed NDJSON bytes per staged part. */
@@ -13,12 +13,18 @@ export interface AppSettings {
   staleAfterMs: number;
   /** ClickHouse database holding PostHog's tables. */
   database: string;
+  /** Rows a backfill chunk aims at. */
+  backfillRowsPerChunk: number;
+  /** exportRun's own URL for backfill tasks; undefined: from each request. */
+  exportRunUrl: string | undefined;
 }
 
 export interface AppDeps {
   store: ObjectStore;
   source: SourceDatabase;
   warehouses: WarehouseFactory;
+  /** The backfill queue; undefined when BQX_BACKFILL_QUEUE is not set. */
+  tasks: TaskQueue | undefined;
   settings: AppSettings;
   now: () => Date;
   /** Waits (a scheduled call that came before its period settled); tests pass a fake. */

@@ -9,11 +9,20 @@ import { ExportError, toExportError } from "../core/errors.js";
 import type { TableRef } from "../core/identifiers.js";
 import { decideClaim, newAttempt, transition, type RunManifest, type RunTrigger } from "../core/manifest.js";
 import { destinationTable, stageTable, type FieldSpec } from "../core/models.js";
-import { jobLabels, loadJobId, manifestObject, runId, stageTableId, stagingPrefix } from "../core/names.js";
+import {
+  chunkManifestObject,
+  chunkRunId,
+  jobLabels,
+  loadJobId,
+  manifestObject,
+  runId,
+  stageTableId,
+  stagingPrefix,
+} from "../core/names.js";
 import type { Period } from "../core/periods.js";
 import { createRowEncoder } from "../core/rows.js";
 import { checkTableSchema } from "../core/schema-check.js";
-import { eventsQuery, personsQuery, type EventsSelection } from "../core/source-sql.js";
+import { eventsQuery, personsQuery, personsSnapshotQuery, type EventsSelection } from "../core/source-sql.js";
 import { usesStageTable, writePath } from "../core/write-path.js";
 import type { AppDeps } from "./deps.js";
 import { completeLoad } from "./complete-load.js";
@@ -39,7 +48,12 @@ export interface ExportOptions {
   trigger: RunTrigger;
   /** definitionHash(def), recorded on the run. */
   definitionHash: string;
+  /** A backfill chunk's run (its own manifest and run id); undefined for a period's run. */
+  backfill?: ChunkOfRun;
 }
+
+/** Which backfill chunk a run is; persons chunks are hash buckets of the team's keys. */
+export type ChunkOfRun = NonNullable<RunManifest["backfill"]>;
 
 export async function exportPeriod(
   def: ExportDefinition,
@@ -47,8 +61,12 @@ export async function exportPeriod(
   opts: ExportOptions,
   deps: AppDeps,
 ): Promise<RunOutcome> {
-  const object = manifestObject(def.id, period);
-  const run = runId(def.id, period);
+  const object = opts.backfill
+    ? chunkManifestObject(def.id, opts.backfill.id, opts.backfill.chunk)
+    : manifestObject(def.id, period);
+  const run = opts.backfill
+    ? chunkRunId(def.id, opts.backfill.id, opts.backfill.chunk)
+    : runId(def.id, period);
   const now = deps.now();
   const existing = await RunRecord.read(deps.store, object);
   const decision = decideClaim(existing?.manifest, now, {
@@ -112,6 +130,7 @@ function freshManifest(
     period: { start: period.start.toISOString(), end: period.end.toISOString() },
     selection: opts.selection,
     trigger: opts.trigger,
+    ...(opts.backfill ? { backfill: opts.backfill } : {}),
     attempt: 1,
     state: "STAGING",
     createdAt: at,
@@ -190,7 +209,13 @@ async function stageAndLoad(
             database: deps.settings.database,
             lookbackDays: deps.settings.lookbackDays,
           })
-        : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
+        : opts.backfill
+          ? personsSnapshotQuery({
+              teamId: def.teamId,
+              bucket: opts.backfill.bucket ?? { index: 0, of: 1 },
+              database: deps.settings.database,
+            })
+          : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
     const encoder = createRowEncoder(def.model, table.useJsonType);
     const staged = await stageRows({
       rows: deps.source.rows(query),
@@ -235,7 +260,7 @@ async function stageAndLoad(
       const stage = stageTable(
         def.model,
         table.useJsonType,
-        { ...final, tableId: stageTableId(dest.tableId, period, m.attempt) },
+        { ...final, tableId: stageTableId(dest.tableId, def.id, m.runId, m.attempt) },
         deps.now(),
         jobLabels(def.id, m.runId, def.model),
       );

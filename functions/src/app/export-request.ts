@@ -141,6 +141,8 @@ export async function listRuns(exportId: string, deps: AppDeps, limit = 100): Pr
   const listed = await deps.store.list(manifestPrefix(exportId));
   if (listed.length === 0) await loadExport(exportId, deps.store);
   const runs = listed
+    // Backfill chunks are listed by their backfill (GET ?export=&backfill=).
+    .filter((o) => !o.name.includes("/backfill-"))
     .map((o) => summaryFromMetadata(o.name, o.metadata))
     .reverse()
     .slice(0, limit + 1);

@@ -2,7 +2,7 @@
 // its run; when the job is that run's current load job, complete the run.
 // MERGE jobs and jobs of superseded attempts carry our labels too, and
 // Pub/Sub may deliver an event twice: both are ignored here.
-import { manifestObject, periodFromRunId } from "../core/names.js";
+import { manifestObjectOfRun } from "../core/names.js";
 import { completeLoad, type FinalizeOutcome } from "./complete-load.js";
 import type { AppDeps } from "./deps.js";
 import { RunRecord } from "./run-record.js";
@@ -17,9 +17,9 @@ export interface DoneJob {
 
 /** finalizeRun's entry: the audit event named a DONE job carrying our labels. */
 export async function finalizeJob(job: DoneJob, deps: AppDeps): Promise<FinalizeOutcome> {
-  const period = periodFromRunId(job.exportId, job.runId);
-  if (!period) return { kind: "ignored", reason: `run id ${job.runId} is not one of export ${job.exportId}` };
-  const record = await RunRecord.read(deps.store, manifestObject(job.exportId, period));
+  const object = manifestObjectOfRun(job.exportId, job.runId);
+  if (!object) return { kind: "ignored", reason: `run id ${job.runId} is not one of export ${job.exportId}` };
+  const record = await RunRecord.read(deps.store, object);
   if (!record) return { kind: "ignored", reason: `no manifest for run ${job.runId}` };
   const m = record.manifest;
   if (m.state !== "LOADING") return { kind: "ignored", reason: `run ${job.runId} is already ${m.state}` };

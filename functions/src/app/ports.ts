@@ -101,3 +101,22 @@ export interface WarehouseFactory {
 export interface SecretSource {
   access(versionName: string): Promise<string>;
 }
+
+/** An HTTP task for the queue: a backfill chunk's call to exportRun. */
+export interface QueuedTask {
+  /** The task's id in the queue: deterministic, so enqueueing it twice is one task. */
+  id: string;
+  url: string;
+  body: unknown;
+}
+
+/** The Cloud Tasks queue backfill chunks are dispatched on. */
+export interface TaskQueue {
+  /** Creates the task; "exists" when a task of that id is queued or ran recently. */
+  enqueue(task: QueuedTask): Promise<"created" | "exists">;
+  /** Deletes a queued task; a missing one (ran, or never queued) is fine. */
+  remove(taskId: string): Promise<void>;
+  /** The queue's cap on concurrent dispatches. */
+  concurrency(): Promise<number>;
+  setConcurrency(n: number): Promise<void>;
+}

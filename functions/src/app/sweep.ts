@@ -49,7 +49,11 @@ export async function sweepExport(
     if (obj.name === skipObject) continue;
     const summary = summaryFromMetadata(obj.name, obj.metadata);
     const idle = summary.updatedAt ? now - new Date(summary.updatedAt).getTime() : Infinity;
+    // Backfill chunks are retried by their Cloud Tasks queue (and a re-posted
+    // backfill), not here; a LOADING chunk is finished like any run.
+    const chunk = obj.name.includes("/backfill-");
     const retry =
+      !chunk &&
       report.retried.length < MAX_RETRIES_PER_SWEEP &&
       ((summary.state === "STAGING" && idle >= deps.settings.staleAfterMs) ||
         (summary.state === "FAILED" && summary.error?.retryable === true && idle >= RETRY_FAILED_AFTER_MS));

@@ -29,6 +29,14 @@ export const manifestSchema = z.object({
   period: z.object({ start: z.iso.datetime(), end: z.iso.datetime() }),
   /** "ingested": rows by ingestion time (scheduled runs); "backfill": rows by event timestamp. */
   selection: z.enum(["ingested", "backfill"]),
+  /** A backfill chunk's run: the backfill and the chunk (persons: the hash bucket of keys). */
+  backfill: z
+    .object({
+      id: z.string(),
+      chunk: z.number().int().min(0),
+      bucket: z.object({ index: z.number().int().min(0), of: z.number().int().min(1) }).optional(),
+    })
+    .optional(),
   /** Who started this attempt: Cloud Scheduler, a person (or bqx), or a backfill's task. */
   trigger: z.enum(RUN_TRIGGERS).optional(),
   attempt: z.number().int().min(1),
@@ -237,6 +245,7 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
     bqx_state: m.state,
     bqx_attempt: String(m.attempt),
     bqx_rows: String(m.rows),
+    bqx_bytes: String(m.bytes),
     bqx_updated: m.updatedAt,
     ...(m.definitionHash ? { bqx_definition: m.definitionHash } : {}),
     ...(m.trigger ? { bqx_trigger: m.trigger } : {}),

@@ -66,11 +66,34 @@ export function mergeJobId(run: string, attempt: number, mergeTry = 1): string {
   return `bqx_${run}_a${attempt}_merge${mergeTry === 1 ? "" : mergeTry}`;
 }
 
-/** Unique per (table, period, attempt), in the destination dataset. */
-export function stageTableId(tableId: string, period: Period, attempt: number): string {
-  // Only the slug's hyphens are replaced: the table ID is kept as it is, so
-  // "my-events" and "my_events" in one dataset get different stage tables.
-  const id = `${tableId}_bqx_stage_${periodSlug(period).replace(/-/g, "_")}_a${attempt}`;
+/**
+ * A backfill chunk's run: "<export>-bf<16 hex>-c<5 digits>" (≤ 55 chars, a
+ * label value), distinct from every period's run id.
+ */
+export function chunkRunId(exportId: string, backfillId: string, chunk: number): string {
+  const hex = /^bf-([0-9a-f]{16})$/.exec(backfillId)?.[1];
+  if (!EXPORT_ID_PATTERN.test(exportId) || !hex || !Number.isInteger(chunk) || chunk < 0 || chunk > 99_999) {
+    throw new ExportError("INVALID_REQUEST", `Invalid backfill chunk ${backfillId}/${chunk} of ${exportId}.`);
+  }
+  return `${exportId}-bf${hex}-c${String(chunk).padStart(5, "0")}`;
+}
+
+/** Where a run's manifest lives, from its run id (a period's, or a backfill chunk's). */
+export function manifestObjectOfRun(exportId: string, run: string): string | undefined {
+  const period = periodFromRunId(exportId, run);
+  if (period) return manifestObject(exportId, period);
+  const chunk = new RegExp(`^${exportId}-bf([0-9a-f]{16})-c(\\d{5})$`).exec(run);
+  if (!chunk) return undefined;
+  return chunkManifestObject(exportId, `bf-${chunk[1]!}`, Number(chunk[2]));
+}
+
+/** Unique per (table, run, attempt), in the destination dataset. */
+export function stageTableId(tableId: string, exportId: string, run: string, attempt: number): string {
+  // The run id without its export: a period's slug (or a chunk's), hyphens
+  // replaced. The table ID is kept as it is, so "my-events" and "my_events"
+  // in one dataset get different stage tables.
+  const runPart = run.startsWith(`${exportId}-`) ? run.slice(exportId.length + 1) : run;
+  const id = `${tableId}_bqx_stage_${runPart.replace(/-/g, "_")}_a${attempt}`;
   if (Buffer.byteLength(id, "utf8") > 1024) {
     throw new ExportError(
       "INVALID_REQUEST",
@@ -92,6 +115,28 @@ export function manifestObject(exportId: string, period: Period): string {
 }
 export function manifestPrefix(exportId: string): string {
   return `runs/${exportId}/`;
+}
+
+/** A backfill's plan and state: backfills/<export>/<backfill id>.json. */
+export function backfillObject(exportId: string, backfillId: string): string {
+  return `backfills/${exportId}/${backfillId}.json`;
+}
+
+/**
+ * A backfill chunk's run manifest, under the export's runs so the sweep
+ * covers it: runs/<export>/backfill-<id>/c<NNNNN>.json (names starting with a
+ * letter sort after every period's, so the sweep's time window keeps them).
+ */
+export function chunkManifestObject(exportId: string, backfillId: string, chunk: number): string {
+  return `${chunkManifestPrefix(exportId, backfillId)}c${String(chunk).padStart(5, "0")}.json`;
+}
+export function chunkManifestPrefix(exportId: string, backfillId: string): string {
+  return `runs/${exportId}/backfill-${backfillId}/`;
+}
+
+/** The Cloud Tasks task of a chunk in a dispatch round (a re-post after a cancel or failures is a new round). */
+export function chunkTaskId(backfillId: string, chunk: number, round: number): string {
+  return `${backfillId}-c${String(chunk).padStart(5, "0")}-r${round}`;
 }
 
 /** Staged data of one attempt: staging/<export>/<run>-a<attempt>/part-NNNNN.ndjson.gz. */

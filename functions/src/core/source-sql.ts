@@ -279,9 +279,93 @@ export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
   const changedPersons = `SELECT id FROM ${db}.person WHERE team_id = {team_id:Int64} AND ${inPeriod}`;
   const candidates = `SELECT distinct_id FROM ${db}.person_distinct_id2
     WHERE team_id = {team_id:Int64} AND ((${inPeriod}) OR person_id IN (${changedPersons}))`;
-  const latest = "(version, _timestamp, _offset)";
+  return { sql: personsLatestSql(db, candidates), params };
+}
 
-  const sql = `SELECT
+export interface PersonsSnapshotOptions {
+  teamId: number;
+  /** One of `of` slices of the team's keys, by a hash of distinct_id (a large team's backfill is chunked so). */
+  bucket: { index: number; of: number };
+  database?: string;
+}
+
+/**
+ * A backfill of persons: the latest state of every key of the team (deleted
+ * keys flagged, as personsQuery), or of one hash bucket of its keys.
+ */
+export function personsSnapshotQuery(opts: PersonsSnapshotOptions): SourceQuery {
+  const teamId = checkTeam(opts.teamId);
+  const { index, of } = opts.bucket;
+  if (!Number.isInteger(of) || of < 1 || !Number.isInteger(index) || index < 0 || index >= of) {
+    throw new ExportError("INVALID_REQUEST", `Invalid persons bucket ${String(index)} of ${String(of)}.`);
+  }
+  const db = database(opts.database);
+  const params: Record<string, unknown> = { team_id: teamId, bucket: index, buckets: of };
+  const candidates = `SELECT distinct_id FROM ${db}.person_distinct_id2
+    WHERE team_id = {team_id:Int64} AND cityHash64(distinct_id) % {buckets:UInt64} = {bucket:UInt64}`;
+  return { sql: personsLatestSql(db, candidates), params };
+}
+
+/** The number of keys (distinct_ids) of a team: how a persons backfill sizes its buckets. */
+export function personsCountQuery(teamId: number, databaseName?: string): SourceQuery {
+  const db = database(databaseName);
+  return {
+    sql: `SELECT uniqExact(distinct_id) AS n FROM ${db}.person_distinct_id2 WHERE team_id = {team_id:Int64} ${OUTPUT_SETTINGS}`,
+    params: { team_id: checkTeam(teamId) },
+  };
+}
+
+export interface EventsPerDayOptions {
+  teamId: number;
+  range: Period;
+  includeEvents: string[];
+  excludeEvents: string[];
+  database?: string;
+}
+
+/**
+ * Events per UTC day in a range, by `timestamp` (as a backfill selects them):
+ * one cheap grouped count over the narrow columns, to size a backfill's
+ * chunks. Rows: {"day": "YYYY-MM-DD", "n": "<count>"}.
+ */
+export function eventsPerDayQuery(opts: EventsPerDayOptions): SourceQuery {
+  const range = checkPeriod(opts.range);
+  const db = database(opts.database);
+  const params: Record<string, unknown> = {
+    team_id: checkTeam(opts.teamId),
+    timestamp_from: clickhouseDateTime64(range.start),
+    timestamp_to: clickhouseDateTime64(range.end),
+  };
+  const conditions = [
+    "team_id = {team_id:Int64}",
+    `timestamp >= {timestamp_from:${DT}}`,
+    `timestamp < {timestamp_to:${DT}}`,
+  ];
+  const include = checkEventNames("includeEvents", opts.includeEvents);
+  const exclude = checkEventNames("excludeEvents", opts.excludeEvents);
+  if (include.length > 0) {
+    params.include_events = include;
+    conditions.push("event IN {include_events:Array(String)}");
+  }
+  if (exclude.length > 0) {
+    params.exclude_events = exclude;
+    conditions.push("event NOT IN {exclude_events:Array(String)}");
+  }
+  return {
+    sql: `SELECT toString(toDate(timestamp, 'UTC')) AS day, count() AS n FROM ${db}.events
+    WHERE ${conditions.join(" AND ")} GROUP BY day ORDER BY day ${OUTPUT_SETTINGS}`,
+    params,
+  };
+}
+
+/**
+ * The latest state of the candidate keys (a subquery yielding distinct_ids):
+ * the mapping of highest version joined with its person's row of highest
+ * version, deletions flagged (see personsQuery).
+ */
+function personsLatestSql(db: string, candidates: string): string {
+  const latest = "(version, _timestamp, _offset)";
+  return `SELECT
     pd.pd_team_id AS team_id,
     pd.pd_distinct_id AS distinct_id,
     toString(pd.pd_person_id) AS person_id,
@@ -315,5 +399,4 @@ export function personsQuery(opts: PersonsQueryOptions): SourceQuery {
   ) AS p ON p.p_id = pd.pd_person_id
   WHERE pd.pd_deleted = 1 OR p.p_id IS NOT NULL
   ${OUTPUT_SETTINGS}, join_use_nulls = 1`;
-  return { sql, params };
 }

@@ -4,8 +4,15 @@
 // recorded as FAILED for a reason a retry cannot fix, or the stored
 // definition is invalid (the body says what to fix). 503: transient, the
 // caller (Cloud Scheduler) should retry.
-import { toExportError, type ErrorCode } from "../core/errors.js";
-import { parseExportRequest } from "../core/request.js";
+import { ExportError, toExportError, type ErrorCode } from "../core/errors.js";
+import { BACKFILL_ID_PATTERN, parseExportRequest } from "../core/request.js";
+import {
+  backfillProgress,
+  cancelBackfill,
+  planBackfill,
+  runChunk,
+  type ChunkOutcome,
+} from "../app/backfill.js";
 import type { AppDeps } from "../app/deps.js";
 import type { RunOutcome } from "../app/export-period.js";
 import { listRuns, runExportRequest } from "../app/export-request.js";
@@ -17,6 +24,8 @@ export interface HttpRequestLike {
   query: Record<string, unknown>;
   /** The parsed JSON body (the HTTP edge checked Content-Type and syntax). */
   body: unknown;
+  /** The request's path ("/" on Cloud Run; "/exportRun" on the local host). */
+  path?: string;
 }
 
 export interface HttpResult {
@@ -43,6 +52,17 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
     if (req.method === "GET") {
       const id = req.query.export;
       if (id === undefined) return { status: 200, body: { exports: await listExports(deps.store) } };
+      const backfill = req.query.backfill;
+      if (backfill !== undefined) {
+        if (typeof id !== "string" || typeof backfill !== "string" || !BACKFILL_ID_PATTERN.test(backfill)) {
+          return errorResult(
+            400,
+            "INVALID_REQUEST",
+            "GET ?export=<export id>&backfill=<backfill id> shows a backfill's progress.",
+          );
+        }
+        return { status: 200, body: { backfill: await backfillProgress(id, backfill, deps) } };
+      }
       if (typeof id !== "string" || !/^[a-z0-9-]{1,29}$/.test(id)) {
         return errorResult(
           400,
@@ -75,8 +95,35 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
           body: { export: request.exportId, runs: result.outcomes.map(describeOutcome), sweep: result.sweep },
         };
       }
-      case "backfill":
+      case "backfill": {
+        if (request.chunk !== undefined) {
+          const outcome = await runChunk({ ...request, chunk: request.chunk }, deps);
+          return chunkResult(outcome);
+        }
+        const planned = await planBackfill(request, selfUrl(req, deps), deps);
+        const b = planned.backfill;
+        return {
+          status: 202,
+          body: {
+            backfill: {
+              id: b.id,
+              export: b.exportId,
+              event: planned.event,
+              state: b.state,
+              range: b.range,
+              round: b.round,
+              chunks: b.chunks.length,
+              periodsPerChunk: b.chunks.map((c) => c.periods),
+              estimatedRows: b.estimatedRows,
+              concurrency: planned.concurrency,
+              enqueued: planned.enqueued,
+              progress: `?export=${encodeURIComponent(b.exportId)}&backfill=${b.id}`,
+            },
+          },
+        };
+      }
       case "cancelBackfill":
+        return { status: 200, body: { backfill: await cancelBackfill(request, deps) } };
       case "check":
         return errorResult(501, "INVALID_REQUEST", `${request.kind} is not available in this version yet.`);
     }
@@ -87,6 +134,31 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
     else if (status === 422) deps.log.error("export refused", { error: e.toJSON() });
     return { status, body: { error: e.toJSON() } };
   }
+}
+
+/**
+ * exportRun's own URL, for the backfill tasks it creates: configured, or the
+ * URL this request reached (Cloud Run's front end sets X-Forwarded-Proto).
+ */
+function selfUrl(req: HttpRequestLike, deps: AppDeps): string {
+  if (deps.settings.exportRunUrl) return deps.settings.exportRunUrl;
+  const host = header(req, "x-forwarded-host") ?? header(req, "host");
+  if (!host) throw new ExportError("INVALID_REQUEST", "Cannot tell exportRun's URL: set BQX_EXPORT_RUN_URL.");
+  const proto =
+    header(req, "x-forwarded-proto") ?? (/^(localhost|127\.|\[::1\])/.test(host) ? "http" : "https");
+  return `${proto}://${host}${req.path ?? "/"}`;
+}
+
+/**
+ * A chunk's answer to its Cloud Task: 2xx ends the task. A retryable failure
+ * or a chunk in flight elsewhere answers 503/409, so the queue retries with
+ * backoff; a failure a retry cannot fix answers 200 (recorded FAILED, listed
+ * in the backfill's progress: fix it and post the backfill again).
+ */
+function chunkResult(outcome: ChunkOutcome): HttpResult {
+  if (outcome.kind === "skipped") return { status: 200, body: { skipped: outcome.reason } };
+  const status = overallStatus([outcome]);
+  return { status: status === 422 ? 200 : status, body: { runs: [describeOutcome(outcome)] } };
 }
 
 function header(req: HttpRequestLike, name: string): string | undefined {

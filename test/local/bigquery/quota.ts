@@ -64,6 +64,11 @@ export class TableModificationQuota {
     );
   }
 
+  /** Today's modifications of a table: table modifications, or partition modifications if partitioned. */
+  used(ref: TableRef, partitioned: boolean, now = new Date()): number {
+    return this.counts.get(this.key(ref, partitioned, now)) ?? 0;
+  }
+
   /** Records a job's modification: one for a standard table, one per affected partition otherwise. */
   record(ref: TableRef, partitioned: boolean, partitionsModified = 1, now = new Date()): void {
     const k = this.key(ref, partitioned, now);

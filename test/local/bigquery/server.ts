@@ -62,6 +62,8 @@ export interface BigQueryServer {
   audit: AuditDelivery;
   catalog: Catalog;
   jobs: JobManager;
+  /** The daily table- and partition-modification counts (tests read them). */
+  quota: TableModificationQuota;
   stop(): Promise<void>;
 }
 
@@ -79,6 +81,14 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
     enginePromise ??= catalog.newConnection().then((connection) => factory({ connection, catalog }));
     return enginePromise;
   };
+  const quota = new TableModificationQuota({
+    ...(opts.tableModificationsPerDay !== undefined
+      ? { tableModificationsPerDay: opts.tableModificationsPerDay }
+      : {}),
+    ...(opts.partitionModificationsPerDay !== undefined
+      ? { partitionModificationsPerDay: opts.partitionModificationsPerDay }
+      : {}),
+  });
   const jobs = new JobManager({
     catalog,
     access,
@@ -87,14 +97,7 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
     engine,
     source: opts.objectSource ?? gcsObjectSource(opts.gcs.url),
     stateDelayMs: opts.jobStateDelayMs ?? 20,
-    quota: new TableModificationQuota({
-      ...(opts.tableModificationsPerDay !== undefined
-        ? { tableModificationsPerDay: opts.tableModificationsPerDay }
-        : {}),
-      ...(opts.partitionModificationsPerDay !== undefined
-        ? { partitionModificationsPerDay: opts.partitionModificationsPerDay }
-        : {}),
-    }),
+    quota,
     dml: new MutatingDmlScheduler(),
     ...(opts.dmlConflictReruns !== undefined ? { conflictReruns: opts.dmlConflictReruns } : {}),
   });
@@ -108,6 +111,7 @@ export async function startBigQueryServer(opts: BigQueryServerOptions): Promise<
     audit,
     catalog,
     jobs,
+    quota,
     async stop() {
       await http.close();
       await Promise.allSettled(jobs.all().map((j) => j.done));

@@ -54,6 +54,11 @@ export interface ClickHouseServer {
   exec(sql: string): Promise<void>;
   /** Runs a small query directly in the engine and returns its rows (JSONEachRow, parsed). */
   queryRows<T>(sql: string): Promise<T[]>;
+  /**
+   * Fault hook: the next `count` queries find the server unreachable (the
+   * connection is reset before any answer, as when ClickHouse restarts).
+   */
+  dropNext(count: number): void;
 }
 
 const DISPLAY_NAME = "chdb-local";
@@ -236,8 +241,14 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
     }
   }
 
+  let drops = 0;
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
+    if (drops > 0 && url.pathname === "/") {
+      drops--;
+      req.socket.destroy();
+      return;
+    }
     const tag = randomBytes(8).toString("hex");
     if (url.pathname === "/ping" || url.pathname === "/replicas_status") {
       res.writeHead(200, { "Content-Type": "text/html; charset=UTF-8", "Content-Length": "4" });
@@ -312,6 +323,9 @@ export async function startClickHouseServer(opts: ClickHouseServerOptions): Prom
     database,
     exec: (sql: string) => engine.exec(sql, database),
     queryRows: <T>(sql: string) => engine.queryRows<T>(sql, database),
+    dropNext(count: number) {
+      drops += count;
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
