@@ -51,7 +51,33 @@ resource "google_cloud_tasks_queue" "backfill" {
     max_retry_duration = "0s"
   }
 
+  # A backfill posted with "concurrency" sets the queue's cap (exportRun
+  # updates it); apply does not set it back. backfill_concurrency is the cap
+  # the queue starts with.
+  lifecycle {
+    ignore_changes = [rate_limits[0].max_concurrent_dispatches]
+  }
+
   depends_on = [google_project_service.apis]
+}
+
+# exportRun may read and set this queue's concurrency cap (a backfill's
+# "concurrency"), and nothing else of it: a custom role with the two
+# permissions, granted on this queue only.
+resource "google_project_iam_custom_role" "backfill_concurrency" {
+  project     = var.project_id
+  role_id     = "${replace(local.prefix, "-", "_")}_backfill_concurrency"
+  title       = "BigQuery batch exports: backfill concurrency"
+  description = "Read and set the backfill queue's concurrency cap (a backfill's concurrency); granted on that queue only."
+  permissions = ["cloudtasks.queues.get", "cloudtasks.queues.update"]
+}
+
+resource "google_cloud_tasks_queue_iam_member" "export_run_concurrency" {
+  project  = google_cloud_tasks_queue.backfill.project
+  location = google_cloud_tasks_queue.backfill.location
+  name     = google_cloud_tasks_queue.backfill.name
+  role     = google_project_iam_custom_role.backfill_concurrency.id
+  member   = google_service_account.export_run.member
 }
 
 # exportRun may add tasks to this queue (and no other).

@@ -119,9 +119,25 @@ describe("the backfill queue", () => {
 });
 
 describe("backfill identities", () => {
-  it("lets exportRun enqueue on this queue only", () => {
-    const enqueuers = Object.values(mod.resources.google_cloud_tasks_queue_iam_member ?? {});
+  it("lets exportRun enqueue on this queue only, and set its concurrency with exactly the two permissions that needs", () => {
+    const grants = Object.values(mod.resources.google_cloud_tasks_queue_iam_member ?? {});
+    expect(grants).toHaveLength(2);
+    const enqueuers = grants.filter((g) => g.role === "roles/cloudtasks.enqueuer");
     expect(enqueuers).toHaveLength(1);
+    const tuner = resource(mod, "google_cloud_tasks_queue_iam_member", "export_run_concurrency");
+    expect(tuner).toMatchObject({
+      name: "${google_cloud_tasks_queue.backfill.name}",
+      role: "${google_project_iam_custom_role.backfill_concurrency.id}",
+      member: "${google_service_account.export_run.member}",
+    });
+    expect(resource(mod, "google_project_iam_custom_role", "backfill_concurrency").permissions).toEqual([
+      "cloudtasks.queues.get",
+      "cloudtasks.queues.update",
+    ]);
+    // The cap a backfill sets is not set back by the next apply.
+    expect(block(queue(), "lifecycle").ignore_changes).toEqual([
+      "${rate_limits[0].max_concurrent_dispatches}",
+    ]);
     expect(enqueuers[0]).toMatchObject({
       name: "${google_cloud_tasks_queue.backfill.name}",
       location: "${google_cloud_tasks_queue.backfill.location}",

@@ -8,6 +8,4 @@
 export const PENDING_DEFINITION_FIELDS: readonly string[] = ["autoPauseAfter"];
 
 /** exportRun environment variables Terraform sets that functions/src/config.ts does not read yet. */
-export const PENDING_ENV: readonly string[] = [
-  "BQX_SCHEDULER_JOB_PREFIX",
-];
+export const PENDING_ENV: readonly string[] = ["BQX_SCHEDULER_JOB_PREFIX"];
