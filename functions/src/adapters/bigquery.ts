@@ -161,12 +161,14 @@ function toJobInfo(ref: JobRef, meta: JobMetadata): JobInfo {
   const stats = meta.statistics;
   const outputRows = stats?.load?.outputRows;
   const dml = stats?.query?.numDmlAffectedRows;
+  const processed = stats?.query?.totalBytesProcessed;
   return {
     ref: { ...ref, location: meta.jobReference?.location ?? ref.location },
     state,
     ...(err ? { error: { reason: err.reason ?? undefined, message: err.message ?? "the job failed" } } : {}),
     ...(outputRows !== undefined && outputRows !== null ? { outputRows: Number(outputRows) } : {}),
     ...(dml !== undefined && dml !== null ? { dmlAffectedRows: Number(dml) } : {}),
+    ...(processed !== undefined && processed !== null ? { bytesProcessed: Number(processed) } : {}),
     labels: meta.configuration?.labels ?? {},
   };
 }

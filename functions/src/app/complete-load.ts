@@ -54,12 +54,12 @@ export async function completeLoad(
         { details: { reason: job.error.reason } },
       );
     }
-    let mergedRows: number | undefined;
+    let merge: { rows: number | undefined; bytes: number | undefined } | undefined;
     const warnings: string[] = [];
     if (m.stageTable) {
       const final: TableRef = { projectId: dest.projectId, datasetId: dest.datasetId, tableId: dest.tableId };
       const stage: TableRef = { ...final, tableId: m.stageTable };
-      mergedRows = await mergeStage(record, warehouse, final, stage, deps);
+      merge = await mergeStage(record, warehouse, final, stage, deps);
       const dropped = await dropStage(warehouse, stage, dest.datasetId);
       if (dropped) warnings.push(dropped);
     }
@@ -67,7 +67,8 @@ export async function completeLoad(
     const done = await record.save(
       transition(record.manifest, "COMPLETED", deps.now(), {
         ...(job.outputRows !== undefined ? { loadedRows: job.outputRows } : {}),
-        ...(mergedRows !== undefined ? { mergedRows } : {}),
+        ...(merge?.rows !== undefined ? { mergedRows: merge.rows } : {}),
+        ...(merge?.bytes !== undefined ? { mergeBytesProcessed: merge.bytes } : {}),
         ...(warnings.length > 0 ? { warnings: [...(m.warnings ?? []), ...warnings] } : {}),
       }),
     );
@@ -116,7 +117,7 @@ async function mergeStage(
   final: TableRef,
   stage: TableRef,
   deps: AppDeps,
-): Promise<number | undefined> {
+): Promise<{ rows: number | undefined; bytes: number | undefined }> {
   const m = record.manifest;
   const dest = m.definition.destination;
   const sql =
@@ -129,7 +130,7 @@ async function mergeStage(
     sql,
     labels: jobLabels(m.exportId, m.runId, m.definition.model),
   });
-  if (!merge.error) return merge.dmlAffectedRows;
+  if (!merge.error) return { rows: merge.dmlAffectedRows, bytes: merge.bytesProcessed };
   if (retryableJobError(merge.error)) {
     await record.save({ ...m, mergeTries: mergeTry + 1, updatedAt: deps.now().toISOString() });
     throw new ExportError(

@@ -57,6 +57,8 @@ export interface JobInfo {
   error?: { reason: string | undefined; message: string };
   outputRows?: number;
   dmlAffectedRows?: number;
+  /** Queries and DML: the bytes BigQuery processed (and bills, on demand). */
+  bytesProcessed?: number;
   labels: Record<string, string>;
 }
 

@@ -24,6 +24,7 @@ export function logRunCompleted(log: Logger, m: RunManifest, detail: string | un
     rows: m.rows,
     ...(m.loadedRows !== undefined ? { loadedRows: m.loadedRows } : {}),
     ...(m.mergedRows !== undefined ? { mergedRows: m.mergedRows } : {}),
+    ...(m.mergeBytesProcessed !== undefined ? { mergeBytesProcessed: m.mergeBytesProcessed } : {}),
   });
 }
 

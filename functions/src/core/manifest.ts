@@ -91,6 +91,8 @@ export const manifestSchema = z.object({
   /** Rows BigQuery reports as loaded, and rows the MERGE changed. */
   loadedRows: z.number().int().min(0).optional(),
   mergedRows: z.number().int().min(0).optional(),
+  /** Bytes the MERGE processed (what it costs on demand: it reads only the run's partitions). */
+  mergeBytesProcessed: z.number().int().min(0).optional(),
   error: errorSchema.optional(),
   history: z.array(
     z.object({
@@ -219,6 +221,7 @@ export function newAttempt(
     error: _err,
     loadedRows: _lr,
     mergedRows: _mr,
+    mergeBytesProcessed: _mbp,
     stagingPrefix: _sp,
     ...rest
   } = m;

@@ -189,6 +189,7 @@ function describeOutcome(o: RunOutcome) {
     ...(m.job ? { job: m.job } : {}),
     ...(m.loadedRows !== undefined ? { loadedRows: m.loadedRows } : {}),
     ...(m.mergedRows !== undefined ? { mergedRows: m.mergedRows } : {}),
+    ...(m.mergeBytesProcessed !== undefined ? { mergeBytesProcessed: m.mergeBytesProcessed } : {}),
     ...(o.kind === "failed" ? { error: o.error.toJSON() } : m.error ? { error: m.error } : {}),
     ...("notes" in o && o.notes.length > 0 ? { notes: o.notes } : {}),
     ...(o.kind === "completed" && o.alreadyDone
