@@ -8,6 +8,7 @@ import { PATH_PERMISSIONS } from "../../functions/src/core/write-path.js";
 import { manifestObject, runId } from "../../functions/src/core/names.js";
 import type { Period } from "../../functions/src/core/periods.js";
 import { DISTINCT_ID_ROWS, EVENT_ROWS, PERIOD, PERSON_ROWS, TEAM } from "../fixtures/posthog-fixtures.js";
+import { describePermissionMatrix } from "../helpers/permission-matrix.js";
 import {
   runExport,
   insertRows,
@@ -24,7 +25,7 @@ let clock = new Date();
 
 function definition(
   id: string,
-  dest: { datasetId: string; keySecret?: string },
+  dest: { datasetId: string; keySecret?: string; credentials?: { keySecret?: string; impersonate?: string } },
   model: "events" | "persons" = "events",
   tableId: string = model,
 ) {
@@ -38,7 +39,7 @@ function definition(
       datasetId: dest.datasetId,
       tableId,
       location: "US",
-      ...(dest.keySecret ? { keySecret: dest.keySecret } : {}),
+      ...(dest.credentials ?? (dest.keySecret ? { keySecret: dest.keySecret } : {})),
     },
   };
 }
@@ -180,48 +181,13 @@ describe("permissions", () => {
     const c = await count(dest.datasetId, "events");
     expect(c.n).toBe(c.distinct);
   });
-
-  // Every permission of the seed's list, removed in turn: each run either still
-  // works (the permission is not needed by that model) or fails naming it.
-  const needed: Record<"events" | "persons", string[]> = { events: [], persons: [] };
-  const recommended: Record<"events" | "persons", string[]> = { events: [], persons: [] };
-  it.each(SEED_CUSTOM_ROLE.permissions.map((p) => [p]))("without %s", async (permission) => {
-    const suffix = permission
-      .replace(/^bigquery\./, "")
-      .replace(/\./g, "_")
-      .toLowerCase();
-    const dest = await stack.createDestination({
-      datasetId: `Without_${suffix}`,
-      role: withoutPermission(SEED_CUSTOM_ROLE, permission),
-      projectRole: withoutPermission(SEED_CUSTOM_ROLE, permission),
-    });
-    for (const model of ["events", "persons"] as const) {
-      const id = `wo-${suffix.replace(/_/g, "-")}-${model}`.slice(0, 29).replace(/-$/, "");
-      await runExport(stack, definition(id, dest, model), { dataInterval: interval(PERIOD) });
-      const run = await waitForRun(stack, id, PERIOD);
-      if (run.state === "FAILED") {
-        expect(run.error?.message, `${model} without ${permission}`).toContain(permission);
-        needed[model].push(permission);
-      } else {
-        expect(run.state).toBe("COMPLETED");
-        // A permission the run could do without but wanted is named in a warning.
-        for (const w of run.warnings ?? []) expect(w).toContain(permission);
-        if ((run.warnings ?? []).length > 0) recommended[model].push(permission);
-      }
-    }
-  });
-
-  it("uses exactly the permissions the write paths declare (core/write-path.ts, the README's table)", () => {
-    // A scheduled events run appends; persons MERGE through a stage table,
-    // whose drop (tables.delete) only warns when denied. tables.list is never used.
-    expect(needed.events.sort()).toEqual([...PATH_PERMISSIONS.append].sort());
-    expect(recommended.events).toEqual([]);
-    expect(needed.persons.sort()).toEqual(
-      PATH_PERMISSIONS["merge-versions"].filter((p) => p !== PERMISSIONS.tablesDelete).sort(),
-    );
-    expect(recommended.persons).toEqual([PERMISSIONS.tablesDelete]);
-  });
 });
+
+describePermissionMatrix(
+  () => stack,
+  "key",
+  (id, dest, model) => definition(id, dest, model),
+);
 
 describe("recovery", () => {
   let dest: Destination;
