@@ -5,21 +5,24 @@ import { ExportError } from "../core/errors.js";
 import type { SourceDatabase } from "../app/ports.js";
 import type { SourceQuery } from "../core/source-sql.js";
 
-// ClickHouse error codes worth a retry: timeouts, memory pressure, too many
-// simultaneous queries, network and replica trouble.
-const RETRYABLE_CODES = new Set([
-  "159",
-  "160",
-  "164",
-  "202",
-  "209",
-  "210",
-  "241",
-  "242",
-  "279",
-  "319",
-  "425",
-]);
+// ClickHouse error codes worth a retry (src/Common/ErrorCodes.cpp): 159
+// TIMEOUT_EXCEEDED, 160 TOO_SLOW, 202 TOO_MANY_SIMULTANEOUS_QUERIES, 209
+// SOCKET_TIMEOUT, 210 NETWORK_ERROR, 241 MEMORY_LIMIT_EXCEEDED, 242
+// TABLE_IS_READ_ONLY (a replica catching up), 279 ALL_CONNECTION_TRIES_FAILED,
+// 319 UNKNOWN_STATUS_OF_INSERT, 425 SYSTEM_ERROR. Not 164 READONLY: a user
+// with readonly=1 refuses every query that sets settings, and ours do.
+const RETRYABLE_CODES = new Set(["159", "160", "202", "209", "210", "241", "242", "279", "319", "425"]);
+
+/** What to do about the errors that are setup mistakes, by ClickHouse code. */
+const FIXES: Record<string, string> = {
+  "164":
+    "the ClickHouse user is readonly=1, which refuses the export queries' SETTINGS: give it readonly=2 (read-only, settings allowed)",
+  "516": "ClickHouse refused the user or password: check BQX_CLICKHOUSE_USER and the password secret",
+  "497":
+    "the ClickHouse user may not read PostHog's tables: GRANT SELECT on events, person and person_distinct_id2",
+  "60": "a PostHog table is missing: check BQX_CLICKHOUSE_DATABASE",
+  "81": "the database does not exist: check BQX_CLICKHOUSE_DATABASE",
+};
 
 export interface ClickHouseConnection {
   url: string;
@@ -62,14 +65,20 @@ export class ClickHouseSource implements SourceDatabase {
   }
 }
 
-function toSourceError(err: unknown): ExportError {
+/** A ClickHouse failure as a typed error: retryable or not by its code, with the fix for setup mistakes. */
+export function toSourceError(err: unknown): ExportError {
   if (err instanceof ExportError) return err;
   if (err instanceof ClickHouseError) {
-    return new ExportError("SOURCE_FAILED", `ClickHouse rejected the export query: ${err.message}`, {
-      retryable: RETRYABLE_CODES.has(err.code),
-      cause: err,
-      details: { clickhouseCode: err.code, clickhouseType: err.type },
-    });
+    const fix = FIXES[err.code];
+    return new ExportError(
+      "SOURCE_FAILED",
+      `ClickHouse rejected the export query${fix ? ` (${fix})` : ""}: ${err.message}`,
+      {
+        retryable: RETRYABLE_CODES.has(err.code),
+        cause: err,
+        details: { clickhouseCode: err.code, clickhouseType: err.type },
+      },
+    );
   }
   const message = err instanceof Error ? err.message : String(err);
   return new ExportError("SOURCE_FAILED", `ClickHouse could not be reached: ${message}`, {
