@@ -24,13 +24,13 @@ import type {
   WarehouseFactory,
 } from "../../functions/src/app/ports.js";
 import { parseManifest, type RunManifest } from "../../functions/src/core/manifest.js";
-import { DEFAULT_SETTLE_MS, type Period } from "../../functions/src/core/periods.js";
+import type { Period } from "../../functions/src/core/periods.js";
 import { handleExportRun } from "../../functions/src/handlers/export-run.js";
 import { handleFinalizeEvent } from "../../functions/src/handlers/finalize-run.js";
 import { createLogger } from "../../functions/src/log.js";
-import { MemorySource, type PersonChange, type SourceEvent } from "../helpers/fakes/memory-source.js";
-import { MemoryStore } from "../helpers/fakes/memory-store.js";
-import { MemoryWarehouse, type AuditMessage } from "../helpers/fakes/memory-warehouse.js";
+import { fakeWorld } from "../helpers/fakes/fake-deps.js";
+import type { PersonChange, SourceEvent } from "../helpers/fakes/memory-source.js";
+import type { AuditMessage, MemoryWarehouse } from "../helpers/fakes/memory-warehouse.js";
 
 const HOUR = 3_600_000;
 const MINUTE = 60_000;
@@ -171,10 +171,9 @@ async function runSchedule(seed: number): Promise<Outcome> {
       if (pick) jobs.warehouse.completeJobs((id) => id === pick);
     }
   };
-  const store = new MemoryStore("fake-bucket", yieldPoint);
-  const warehouse = new MemoryWarehouse(store, "US", yieldPoint);
+  const world = fakeWorld({ now: new Date(0), yieldPoint });
+  const { store, warehouse, source, deps, logs: lines } = world;
   jobs.warehouse = warehouse;
-  const source = new MemorySource(yieldPoint);
 
   // Periods well in the past (settled); the clock moves on from there.
   const first = Date.UTC(2026, 10, 25, 8);
@@ -182,7 +181,7 @@ async function runSchedule(seed: number): Promise<Outcome> {
     start: new Date(first + i * HOUR),
     end: new Date(first + (i + 1) * HOUR),
   }));
-  let clock = first + k.periods * HOUR + 2 * HOUR;
+  world.clock.now = first + k.periods * HOUR + 2 * HOUR;
 
   // Source data.
   let uuid = 0;
@@ -220,25 +219,8 @@ async function runSchedule(seed: number): Promise<Outcome> {
     }
   }
 
-  const lines: string[] = [];
-  const deps: AppDeps = {
-    store,
-    source,
-    warehouses: { forDestination: () => Promise.resolve(warehouse) },
-    tasks: undefined,
-    settings: {
-      partBytes: 1024,
-      lookbackDays: 7,
-      settleMs: DEFAULT_SETTLE_MS,
-      staleAfterMs: 5 * MINUTE,
-      database: "posthog",
-      backfillRowsPerChunk: 1000,
-      exportRunUrl: undefined,
-    },
-    now: () => new Date(clock),
-    sleep: () => Promise.resolve(),
-    log: createLogger("WARNING", (line) => lines.push(line)),
-  };
+  // The fault test's own log threshold: warnings and errors only.
+  deps.log = createLogger("WARNING", (line) => lines.push(line));
   const definition = {
     id: `fs-${k.model}`,
     model: k.model,
@@ -377,7 +359,7 @@ async function runSchedule(seed: number): Promise<Outcome> {
     work.push(deliver(true));
     warehouse.completeJobs((id) => !slow.has(id) && chance(0.6));
     await Promise.all(work);
-    clock += (1 + Math.floor(r() * 20)) * MINUTE;
+    world.clock.now += (1 + Math.floor(r() * 20)) * MINUTE;
   }
 
   // Quiescence: the faults stop; Cloud Scheduler keeps calling, Pub/Sub keeps delivering.
@@ -385,7 +367,7 @@ async function runSchedule(seed: number): Promise<Outcome> {
   trace.push("-- faults off --");
   let settled = false;
   for (let i = 0; i < 40 && !settled; i++) {
-    clock += 10 * MINUTE;
+    world.clock.now += 10 * MINUTE;
     // Slow jobs finish last, after the rest has had a round to move on.
     warehouse.completeJobs((id) => i > 0 || !slow.has(id));
     await deliver(false);

@@ -298,7 +298,15 @@ async function stageAndLoad(
     const target = load.destination;
     log.info("load job started", { job: job.jobId, files: staged.files.length, target: target.tableId });
     if (info.state === "DONE") {
-      const done = await completeLoad(record, deps, info);
+      // From here on the run is finished as finalizeRun would; a failure it
+      // cannot record (a retryable one) leaves the run LOADING for the next
+      // delivery, call or sweep.
+      let done;
+      try {
+        done = await completeLoad(record, deps, info);
+      } catch (err) {
+        return { kind: "failed", manifest: record.manifest, error: toExportError(err) };
+      }
       if (done.kind === "completed")
         return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: table.notes };
       if (done.kind === "failed") return { kind: "failed", manifest: done.manifest, error: done.error };

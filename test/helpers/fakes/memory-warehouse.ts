@@ -42,6 +42,8 @@ export interface WarehouseFaults {
   queryError?: (spec: QuerySpec) => JobError | undefined;
   /** Throw a 5xx from jobs.insert of a query. */
   startQuery?: () => boolean;
+  /** Refuse tables.delete (a destination without bigquery.tables.delete). */
+  deleteTableDenied?: () => boolean;
   /** Finish a load job at once (true) or leave it RUNNING until completeJobs. */
   loadDoneAtOnce?: (jobId: string) => boolean;
 }
@@ -94,6 +96,12 @@ export class MemoryWarehouse implements Warehouse {
 
   async deleteTable(ref: TableRef): Promise<void> {
     await this.yieldPoint();
+    if (this.faults.deleteTableDenied?.()) {
+      throw new ExportError(
+        "PERMISSION_DENIED",
+        `deleting table ${ref.tableId}: Access Denied: Permission bigquery.tables.delete denied (injected)`,
+      );
+    }
     this.tables.delete(key(ref));
   }
 
