@@ -5,15 +5,20 @@
 // exit), loads a small PostHog sample data set into ClickHouse (the last 24 hours
 // up to now), creates the seed's BatchExports dataset with a destination
 // service account (its key in Secret Manager), and prints the endpoints, the
-// functions' environment as `export` lines and ready-to-paste curl commands.
+// functions' environment as `export` lines, the variables and the bq alias that
+// point Google's tools (client libraries, gcloud, bq) at it, and ready-to-paste
+// curl commands.
 //
 // Options: --events N (default 10,000 distinct events).
 import { floorToInterval } from "../../functions/src/core/periods.js";
 import type { ExportDefinitionInput } from "../../functions/src/core/definition.js";
 import { generateSampleData } from "./clickhouse/sample-data.js";
+import { setUpGoogleTools } from "./google-tools.js";
 import { startLocalStack, LOCAL_PROJECT } from "./stack.js";
 
 const HOUR_MS = 3_600_000;
+/** The tools' token file is rewritten this often (local tokens last an hour). */
+const TOKEN_REFRESH_MS = 30 * 60_000;
 const DATASET = "BatchExports";
 
 function iso(t: Date): string {
@@ -74,6 +79,8 @@ async function main(): Promise<void> {
       eventsPerPerson: 5,
     });
     const dest = await stack.createDestination({ datasetId: DATASET });
+    const tools = await setUpGoogleTools(stack);
+    setInterval(() => void tools.refreshToken(), TOKEN_REFRESH_MS).unref();
     const team = [...sample.teams].sort((a, b) => b.eventRows - a.eventRows)[0]?.teamId ?? 1;
 
     const definition: ExportDefinitionInput = {
@@ -119,6 +126,8 @@ async function main(): Promise<void> {
     out(`  ClickHouse (HTTP)   ${stack.clickhouse.url}   database ${stack.clickhouse.database}`);
     out(`  exportRun           ${stack.functions.exportRunUrl}`);
     out(`  finalizeRun         ${stack.functions.finalizeRunUrl}   (pushed by the BigQuery audit-log sink)`);
+    if (stack.auditTransport.leg) out(`  Pub/Sub emulator    ${stack.auditTransport.leg.emulator.url}`);
+    out(`  Audit delivery: ${stack.auditTransport.description}.`);
     out("");
     out("Sample data (ClickHouse, database posthog)");
     for (const t of sample.teams) {
@@ -135,6 +144,21 @@ async function main(): Promise<void> {
     out("");
     out("The functions' environment (local values; paste into a shell to run tools against this stack):");
     for (const [k, v] of Object.entries(stack.env)) out(`export ${k}=${shellQuote(v)}`);
+    out("");
+    out(`Google's tools against this stack (client libraries, gcloud, bq), as ${tools.principal}`);
+    out("(BigQuery Admin on the project; the token file is refreshed while the stack runs):");
+    for (const [k, v] of Object.entries(tools.env)) out(`export ${k}=${shellQuote(v)}`);
+    if (tools.sdk) {
+      out(`alias bq=${shellQuote(["bq", ...tools.bqFlags].map(shellQuote).join(" "))}`);
+      out(`  bq ls ${DATASET}`);
+      out(
+        `  bq query --use_legacy_sql=false 'SELECT event, COUNT(*) AS n FROM ${DATASET}.events GROUP BY event'`,
+      );
+      out(`  bq ls -j -a`);
+      out(`  gcloud storage ls gs://${stack.bucket}/runs/events-hourly/`);
+    } else {
+      out("(the Google Cloud SDK is not installed here: no gcloud or bq lines)");
+    }
     out("");
     out(
       `Export the last full hour (${lastHour.start} to ${lastHour.end}) of team ${team}'s events, as a manual rerun:`,
