@@ -4,7 +4,8 @@
 // It starts every server on free loopback ports in a temp directory (removed on
 // exit), loads a small PostHog sample data set into ClickHouse (the last 24 hours
 // up to now), creates the seed's BatchExports dataset with a destination
-// service account (its key in Secret Manager), and prints the endpoints, the
+// service account (its key in Secret Manager), stores two exports
+// (events-hourly, persons-hourly), and prints the endpoints, the
 // functions' environment as `export` lines, the variables and the bq alias that
 // point Google's tools (client libraries, gcloud, bq) at it, and ready-to-paste
 // curl commands.
@@ -97,22 +98,18 @@ async function main(): Promise<void> {
       },
       useJsonType: true,
     };
+    // Stored as Terraform stores them in production; exportRun is then called by id.
+    await stack.registerExport(definition);
+    await stack.registerExport({
+      ...definition,
+      id: "persons-hourly",
+      model: "persons",
+      destination: { ...definition.destination, tableId: "persons" },
+      useJsonType: false,
+    });
     const lastHour = { start: iso(new Date(hour.getTime() - HOUR_MS)), end: iso(hour) };
-    const body = JSON.stringify({ export: definition, dataInterval: lastHour, force: true }, null, 2);
-    const personsBody = JSON.stringify(
-      {
-        export: {
-          ...definition,
-          id: "persons-hourly",
-          model: "persons",
-          destination: { ...definition.destination, tableId: "persons" },
-          useJsonType: false,
-        },
-        dataInterval: lastHour,
-      },
-      null,
-      2,
-    );
+    const body = JSON.stringify({ exportId: "events-hourly", dataInterval: lastHour, force: true });
+    const personsBody = JSON.stringify({ exportId: "persons-hourly", dataInterval: lastHour });
 
     out(`Local stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s (state in ${stack.dir})`);
     out("");
@@ -163,21 +160,16 @@ async function main(): Promise<void> {
     out(
       `Export the last full hour (${lastHour.start} to ${lastHour.end}) of team ${team}'s events, as a manual rerun:`,
     );
-    out(
-      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' --data-binary @- <<'EOF'`,
-    );
-    out(body);
-    out("EOF");
+    out(`curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '${body}'`);
     out("");
     out("The same hour for the persons model:");
     out(
-      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' --data-binary @- <<'EOF'`,
+      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '${personsBody}'`,
     );
-    out(personsBody);
-    out("EOF");
     out("");
-    out("Run history:");
+    out("Run history, and the stored exports:");
     out(`curl -sS '${stack.functions.exportRunUrl}?export=events-hourly'`);
+    out(`curl -sS '${stack.functions.exportRunUrl}'`);
     out("");
     out("Press Ctrl-C to stop (the state directory is removed).");
   } catch (err) {
