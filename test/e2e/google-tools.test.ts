@@ -366,10 +366,10 @@ describe("the functions as the Functions Framework serves them", () => {
     expect((await res.text()).length).toBeLessThan(300);
   });
 
-  it("a JSON array is a 400 saying the body is not an object", async () => {
+  it("a JSON array is a 400 saying the body must be an object", async () => {
     const res = await post("application/json", "[1, 2]");
     expect(res.status).toBe(400);
-    expect((await res.json()).error.message).toContain("a JSON array");
+    expect((await res.json()).error.message).toContain("must be a JSON object");
   });
 
   it("a body that is not JSON gets the framework's own 400 page, as in production", async () => {

@@ -12,7 +12,8 @@
 // application/x-www-form-urlencoded → an object of the form's fields; anything
 // else → a Buffer. A Buffer and a form object are objects too, so exportRun
 // refuses every POST that is not application/json before reading its body,
-// with one short JSON error naming the Content-Type it got.
+// with one short JSON error naming the Content-Type it got. A JSON body that
+// is not an object (an array) is the handler's to refuse.
 import type {
   CloudEvent,
   CloudEventFunction,
@@ -58,7 +59,7 @@ export function finalizeRunFunction(getDeps: () => AppDeps): CloudEventFunction<
   };
 }
 
-/** A 415 for a body that is not application/json, a 400 for JSON that is not an object; else undefined. */
+/** A 415 for a body that is not application/json; else undefined. */
 function refuseBody(req: Request): HttpResult | undefined {
   const contentType = req.headers["content-type"];
   const mediaType = (contentType ?? "").split(";")[0]!.trim().toLowerCase();
@@ -67,14 +68,6 @@ function refuseBody(req: Request): HttpResult | undefined {
     return refusal(
       415,
       `exportRun takes a JSON object sent with Content-Type: application/json; this request has ${got}.`,
-    );
-  }
-  const body: unknown = req.body;
-  if (body === null || typeof body !== "object" || Array.isArray(body)) {
-    const got = Array.isArray(body) ? "a JSON array" : `JSON ${body === null ? "null" : typeof body}`;
-    return refusal(
-      400,
-      `exportRun takes a JSON object (Content-Type: application/json); the body is ${got}.`,
     );
   }
   return undefined;
