@@ -1,82 +1,84 @@
-// Hosts exportRun and finalizeRun on loopback for the local stack, with the
-// same handlers index.ts registers with the Functions Framework. exportRun
-// takes JSON over HTTP; finalizeRun takes a CloudEvent in binary mode (ce-*
-// headers, data as the body), as Eventarc pushes Pub/Sub messages, or in
-// structured mode. A finalize that throws answers 500 so the push is retried.
-import type { IncomingMessage } from "node:http";
+// Hosts exportRun and finalizeRun on loopback for the local stack with the
+// Functions Framework itself (@google-cloud/functions-framework's getTestServer,
+// which builds the same Express server `functions-framework --target` runs in
+// production), so body parsing and limits, error pages for malformed bodies,
+// and CloudEvent decoding (binary mode: ce-* headers, data as the body) are
+// production's. Each function gets its own server and URL, as each Cloud Run
+// function has its own; both answer on every path, as in production.
+//
+// The framework's registry is process-global and keyed by name, and tests run
+// several stacks in one process: each host registers the factories of
+// functions/src/handlers/http-function.ts under names unique to it, and
+// re-registers them as stubs on stop so a stopped stack's deps can be freed.
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import * as framework from "@google-cloud/functions-framework";
+import { getTestServer } from "@google-cloud/functions-framework/testing";
 import type { AppDeps } from "../../functions/src/app/deps.js";
-import { handleExportRun } from "../../functions/src/handlers/export-run.js";
-import { handleFinalizeEvent } from "../../functions/src/handlers/finalize-run.js";
-import { readBody, sendJson, startHttpServer, type RunningHttpServer } from "./common/net.js";
+import { exportRunFunction, finalizeRunFunction } from "../../functions/src/handlers/http-function.js";
 
 export interface FunctionsHost {
-  url: string;
+  /** exportRun's URL (POST a run, GET ?export=<id>), like a deployed function's. */
   exportRunUrl: string;
+  /** finalizeRun's URL: CloudEvents (Eventarc's binary mode) are POSTed here. */
   finalizeRunUrl: string;
-  /** Finalize deliveries seen, for tests of at-least-once handling. */
+  /** The names the functions are registered under in this process's framework registry. */
+  names: { exportRun: string; finalizeRun: string };
+  /** Requests that reached finalizeRun's server, for tests of at-least-once handling. */
   finalizeCalls(): number;
   stop(): Promise<void>;
 }
 
-function parseJson(buf: Buffer): unknown {
-  if (buf.length === 0) return undefined;
-  try {
-    return JSON.parse(buf.toString("utf8"));
-  } catch {
-    return Symbol.for("invalid-json");
-  }
+let hosts = 0;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolve());
+  });
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
 }
 
-function cloudEventData(req: IncomingMessage, body: unknown): unknown {
-  const type = String(req.headers["content-type"] ?? "");
-  if (type.startsWith("application/cloudevents+json") && body && typeof body === "object") {
-    return (body as { data?: unknown }).data;
-  }
-  return body;
+async function close(server: Server): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeAllConnections();
+  await closed;
 }
 
-export async function startFunctionsHost(deps: AppDeps, port = 0): Promise<FunctionsHost> {
+export async function startFunctionsHost(deps: AppDeps): Promise<FunctionsHost> {
+  const id = ++hosts;
+  const names = { exportRun: `exportRun_local${id}`, finalizeRun: `finalizeRun_local${id}` };
+  framework.http(
+    names.exportRun,
+    exportRunFunction(() => deps),
+  );
+  framework.cloudEvent(
+    names.finalizeRun,
+    finalizeRunFunction(() => deps),
+  );
+
   let finalizeCalls = 0;
-  const server: RunningHttpServer = await startHttpServer(async (req, res) => {
-    const url = new URL(req.url ?? "/", "http://localhost");
-    const body = parseJson(await readBody(req));
-    if (url.pathname === "/exportRun") {
-      if (typeof body === "symbol") {
-        sendJson(res, 400, {
-          error: { code: "INVALID_REQUEST", message: "The body is not valid JSON.", retryable: false },
+  const exportServer = getTestServer(names.exportRun);
+  const finalizeServer = getTestServer(names.finalizeRun);
+  finalizeServer.prependListener("request", () => finalizeCalls++);
+  try {
+    const [exportRunUrl, finalizeRunUrl] = [await listen(exportServer), await listen(finalizeServer)];
+    return {
+      exportRunUrl,
+      finalizeRunUrl,
+      names,
+      finalizeCalls: () => finalizeCalls,
+      async stop() {
+        await Promise.all([close(exportServer), close(finalizeServer)]);
+        framework.http(names.exportRun, (_req, res) => void res.status(410).send("stopped"));
+        framework.cloudEvent(names.finalizeRun, () => {
+          throw new Error("stopped");
         });
-        return;
-      }
-      const result = await handleExportRun(
-        {
-          method: req.method ?? "GET",
-          headers: req.headers,
-          query: Object.fromEntries(url.searchParams),
-          body,
-          path: url.pathname,
-        },
-        deps,
-      );
-      sendJson(res, result.status, result.body);
-      return;
-    }
-    if (url.pathname === "/finalizeRun" && req.method === "POST") {
-      finalizeCalls++;
-      try {
-        await handleFinalizeEvent(cloudEventData(req, body), deps);
-        res.writeHead(204).end();
-      } catch (err) {
-        sendJson(res, 500, { error: String(err) });
-      }
-      return;
-    }
-    sendJson(res, 404, { error: `no function at ${url.pathname}` });
-  }, port);
-  return {
-    url: server.url,
-    exportRunUrl: `${server.url}/exportRun`,
-    finalizeRunUrl: `${server.url}/finalizeRun`,
-    finalizeCalls: () => finalizeCalls,
-    stop: () => server.close(),
-  };
+      },
+    };
+  } catch (err) {
+    await Promise.all([close(exportServer), close(finalizeServer)]);
+    throw err;
+  }
 }

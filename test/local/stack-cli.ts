@@ -4,16 +4,22 @@
 // It starts every server on free loopback ports in a temp directory (removed on
 // exit), loads a small PostHog sample data set into ClickHouse (the last 24 hours
 // up to now), creates the seed's BatchExports dataset with a destination
-// service account (its key in Secret Manager), and prints the endpoints, the
-// functions' environment as `export` lines and ready-to-paste curl commands.
+// service account (its key in Secret Manager), stores two exports
+// (events-hourly, persons-hourly), and prints the endpoints, the
+// functions' environment as `export` lines, the variables and the bq alias that
+// point Google's tools (client libraries, gcloud, bq) at it, and ready-to-paste
+// curl commands.
 //
 // Options: --events N (default 10,000 distinct events).
 import { floorToInterval } from "../../functions/src/core/periods.js";
 import type { ExportDefinitionInput } from "../../functions/src/core/definition.js";
 import { generateSampleData } from "./clickhouse/sample-data.js";
+import { setUpGoogleTools } from "./google-tools.js";
 import { startLocalStack, LOCAL_PROJECT } from "./stack.js";
 
 const HOUR_MS = 3_600_000;
+/** The tools' token file is rewritten this often (local tokens last an hour). */
+const TOKEN_REFRESH_MS = 30 * 60_000;
 const DATASET = "BatchExports";
 
 function iso(t: Date): string {
@@ -74,6 +80,8 @@ async function main(): Promise<void> {
       eventsPerPerson: 5,
     });
     const dest = await stack.createDestination({ datasetId: DATASET });
+    const tools = await setUpGoogleTools(stack);
+    setInterval(() => void tools.refreshToken(), TOKEN_REFRESH_MS).unref();
     const team = [...sample.teams].sort((a, b) => b.eventRows - a.eventRows)[0]?.teamId ?? 1;
 
     const definition: ExportDefinitionInput = {
@@ -90,22 +98,18 @@ async function main(): Promise<void> {
       },
       useJsonType: true,
     };
+    // Stored as Terraform stores them in production; exportRun is then called by id.
+    await stack.registerExport(definition);
+    await stack.registerExport({
+      ...definition,
+      id: "persons-hourly",
+      model: "persons",
+      destination: { ...definition.destination, tableId: "persons" },
+      useJsonType: false,
+    });
     const lastHour = { start: iso(new Date(hour.getTime() - HOUR_MS)), end: iso(hour) };
-    const body = JSON.stringify({ export: definition, dataInterval: lastHour, force: true }, null, 2);
-    const personsBody = JSON.stringify(
-      {
-        export: {
-          ...definition,
-          id: "persons-hourly",
-          model: "persons",
-          destination: { ...definition.destination, tableId: "persons" },
-          useJsonType: false,
-        },
-        dataInterval: lastHour,
-      },
-      null,
-      2,
-    );
+    const body = JSON.stringify({ exportId: "events-hourly", dataInterval: lastHour, force: true });
+    const personsBody = JSON.stringify({ exportId: "persons-hourly", dataInterval: lastHour });
 
     out(`Local stack up in ${((Date.now() - t0) / 1000).toFixed(1)} s (state in ${stack.dir})`);
     out("");
@@ -119,6 +123,8 @@ async function main(): Promise<void> {
     out(`  ClickHouse (HTTP)   ${stack.clickhouse.url}   database ${stack.clickhouse.database}`);
     out(`  exportRun           ${stack.functions.exportRunUrl}`);
     out(`  finalizeRun         ${stack.functions.finalizeRunUrl}   (pushed by the BigQuery audit-log sink)`);
+    if (stack.auditTransport.leg) out(`  Pub/Sub emulator    ${stack.auditTransport.leg.emulator.url}`);
+    out(`  Audit delivery: ${stack.auditTransport.description}.`);
     out("");
     out("Sample data (ClickHouse, database posthog)");
     for (const t of sample.teams) {
@@ -136,24 +142,34 @@ async function main(): Promise<void> {
     out("The functions' environment (local values; paste into a shell to run tools against this stack):");
     for (const [k, v] of Object.entries(stack.env)) out(`export ${k}=${shellQuote(v)}`);
     out("");
+    out(`Google's tools against this stack (client libraries, gcloud, bq), as ${tools.principal}`);
+    out("(BigQuery Admin on the project; the token file is refreshed while the stack runs):");
+    for (const [k, v] of Object.entries(tools.env)) out(`export ${k}=${shellQuote(v)}`);
+    if (tools.sdk) {
+      out(`alias bq=${shellQuote(["bq", ...tools.bqFlags].map(shellQuote).join(" "))}`);
+      out(`  bq ls ${DATASET}`);
+      out(
+        `  bq query --use_legacy_sql=false 'SELECT event, COUNT(*) AS n FROM ${DATASET}.events GROUP BY event'`,
+      );
+      out(`  bq ls -j -a`);
+      out(`  gcloud storage ls gs://${stack.bucket}/runs/events-hourly/`);
+    } else {
+      out("(the Google Cloud SDK is not installed here: no gcloud or bq lines)");
+    }
+    out("");
     out(
       `Export the last full hour (${lastHour.start} to ${lastHour.end}) of team ${team}'s events, as a manual rerun:`,
     );
-    out(
-      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' --data-binary @- <<'EOF'`,
-    );
-    out(body);
-    out("EOF");
+    out(`curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '${body}'`);
     out("");
     out("The same hour for the persons model:");
     out(
-      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' --data-binary @- <<'EOF'`,
+      `curl -sS -X POST ${stack.functions.exportRunUrl} -H 'Content-Type: application/json' -d '${personsBody}'`,
     );
-    out(personsBody);
-    out("EOF");
     out("");
-    out("Run history:");
+    out("Run history, and the stored exports:");
     out(`curl -sS '${stack.functions.exportRunUrl}?export=events-hourly'`);
+    out(`curl -sS '${stack.functions.exportRunUrl}'`);
     out("");
     out("Press Ctrl-C to stop (the state directory is removed).");
   } catch (err) {

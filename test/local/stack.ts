@@ -21,6 +21,7 @@ import { posthogSchemaDdl } from "./clickhouse/posthog-schema.js";
 import { startClickHouseServer, type ClickHouseServer } from "./clickhouse/server.js";
 import { startFunctionsHost, type FunctionsHost } from "./functions-host.js";
 import { startGcsServer, type GcsServer } from "./gcs/server.js";
+import { prepareAuditTransport, type AuditTransport, type AuditTransportMode } from "./pubsub/audit-leg.js";
 import { Iam, type ServiceAccountKeyFile } from "./iam/iam.js";
 import {
   BIGQUERY_ADMIN,
@@ -57,6 +58,12 @@ export interface StackOptions {
   tasksTimeScale?: number;
   /** Rows a backfill chunk aims at (BQX_BACKFILL_ROWS_PER_CHUNK). */
   backfillRowsPerChunk?: number;
+  /**
+   * How audit entries reach finalizeRun: "auto" (default) over Google's Pub/Sub
+   * emulator when it can run here, else directly; "emulator" requires it;
+   * "direct" skips it.
+   */
+  pubsub?: AuditTransportMode;
 }
 
 /** How a destination acts in BigQuery (the export definition's credentials). */
@@ -86,6 +93,8 @@ export interface LocalStack {
   tasks: RunningTasks;
   clickhouse: ClickHouseServer;
   functions: FunctionsHost;
+  /** The audit leg to finalizeRun: Pub/Sub emulator or direct pushes. */
+  auditTransport: AuditTransport;
   deps: AppDeps;
   /** The environment the functions run with (what `npm run stack` prints). */
   env: Record<string, string>;
@@ -125,6 +134,13 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
   const dir = opts.dir ?? (await mkdtemp(path.join(tmpdir(), "bqx-stack-")));
   const stops: (() => Promise<void>)[] = [];
   try {
+    // Google's Pub/Sub emulator (when it can run here) starts now, beside the other servers.
+    const auditTransportPrepared = prepareAuditTransport({
+      projectId: LOCAL_PROJECT,
+      dir,
+      mode: opts.pubsub,
+    });
+    stops.push(() => auditTransportPrepared.stop());
     const iam = await Iam.start();
     stops.push(() => iam.close());
     const gcs = await startGcsServer({ dataDir: path.join(dir, "gcs"), projectId: LOCAL_PROJECT });
@@ -211,11 +227,12 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
     const deps = createDeps(config, log, opts.now);
     const functions = await startFunctionsHost(deps);
     stops.push(() => functions.stop());
-    bigquery.audit.addSink({
+    const auditTransport = await auditTransportPrepared.connect(bigquery.audit, {
       filter: sinkFilter,
-      url: functions.finalizeRunUrl,
-      topic: `projects/${LOCAL_PROJECT}/topics/bqx-job-done`,
+      topicId: "bqx-job-done",
+      destination: functions.finalizeRunUrl,
     });
+    stops.push(() => auditTransport.stop());
 
     const secretClient = () => new SecretManagerServiceClient(secretManager.clientOptions());
 
@@ -231,6 +248,7 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
       tasks,
       clickhouse,
       functions,
+      auditTransport,
       deps,
       env,
       functionsServiceAccount,

@@ -2,11 +2,20 @@
 // metadata part, then the media part). The media part is handed on as a stream,
 // holding back only enough bytes to recognise the closing boundary, so large
 // multipart uploads never sit in memory.
+//
+// Two spellings real clients send, and Cloud Storage accepts:
+// - the Node client writes CRLF line breaks and an unquoted boundary;
+// - the Google Cloud SDK (gcloud storage, gsutil: apitools' transfer.py,
+//   `'multipart/related; boundary=%r' % boundary`) writes Python's repr of the
+//   boundary, single-quoted (`boundary='===============123=='`), and a body
+//   flattened by Python's email generator with bare LF line breaks.
+// So the line break is whatever ends the first boundary line, and a
+// single-quoted boundary parameter is read without its quotes.
 import { Readable } from "node:stream";
 import { invalid } from "./errors.js";
 
-const CRLF = Buffer.from("\r\n");
-const HEADER_END = Buffer.from("\r\n\r\n");
+const CR = 0x0d;
+const LF = Buffer.from("\n");
 const MAX_METADATA_BYTES = 1 << 20;
 
 export interface RelatedUpload {
@@ -21,8 +30,8 @@ export interface RelatedUpload {
 /** The boundary parameter of a multipart/related Content-Type, or undefined. */
 export function relatedBoundary(contentType: string | undefined): string | undefined {
   if (!contentType || !/^multipart\/related\b/i.test(contentType.trim())) return undefined;
-  const m = /;\s*boundary=(?:"([^"]+)"|([^;\s]+))/i.exec(contentType);
-  return m?.[1] ?? m?.[2];
+  const m = /;\s*boundary=(?:"([^"]+)"|'([^']+)'|([^;\s]+))/i.exec(contentType);
+  return m?.[1] ?? m?.[2] ?? m?.[3];
 }
 
 class ByteReader {
@@ -64,21 +73,21 @@ class ByteReader {
 
 function parseHeaders(block: Buffer): Map<string, string> {
   const headers = new Map<string, string>();
-  for (const line of block.toString("latin1").split("\r\n")) {
+  for (const line of block.toString("latin1").split(/\r?\n/)) {
     const colon = line.indexOf(":");
     if (colon > 0) headers.set(line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim());
   }
   return headers;
 }
 
-/** Headers of a part; a part may have none, in which case its body starts right after one CRLF. */
-async function readPartHeaders(reader: ByteReader, what: string): Promise<Map<string, string>> {
-  while (reader.buf.length < 2 && (await reader.fill()));
-  if (reader.buf.subarray(0, 2).equals(CRLF)) {
-    reader.buf = reader.buf.subarray(2);
+/** Headers of a part; a part may have none, in which case its body starts right after one line break. */
+async function readPartHeaders(reader: ByteReader, eol: Buffer, what: string): Promise<Map<string, string>> {
+  while (reader.buf.length < eol.length && (await reader.fill()));
+  if (reader.buf.subarray(0, eol.length).equals(eol)) {
+    reader.buf = reader.buf.subarray(eol.length);
     return new Map();
   }
-  return parseHeaders(await reader.until(HEADER_END, 64 * 1024, what));
+  return parseHeaders(await reader.until(Buffer.concat([eol, eol]), 64 * 1024, what));
 }
 
 /**
@@ -88,17 +97,20 @@ async function readPartHeaders(reader: ByteReader, what: string): Promise<Map<st
 export async function parseRelated(source: AsyncIterable<Buffer>, boundary: string): Promise<RelatedUpload> {
   const reader = new ByteReader(source[Symbol.asyncIterator]());
   const dash = Buffer.from(`--${boundary}`);
-  const delimiter = Buffer.concat([CRLF, dash]);
 
-  // Preamble (normally empty) up to the first boundary line.
-  reader.buf = Buffer.concat([CRLF, reader.buf]);
-  await reader.until(delimiter, MAX_METADATA_BYTES, "the preamble");
-  await reader.until(CRLF, 1024, "the first boundary line");
-  await readPartHeaders(reader, "the metadata part's headers");
+  // Preamble (normally empty) up to the first boundary line, which starts the
+  // body or a line. The end of that line fixes the line break: CRLF or LF.
+  reader.buf = Buffer.concat([LF, reader.buf]);
+  await reader.until(Buffer.concat([LF, dash]), MAX_METADATA_BYTES, "the preamble");
+  const firstLine = await reader.until(LF, 1024, "the first boundary line");
+  const eol = firstLine.at(-1) === CR ? Buffer.from("\r\n") : LF;
+  const delimiter = Buffer.concat([eol, dash]);
+
+  await readPartHeaders(reader, eol, "the metadata part's headers");
   const metadata = await reader.until(delimiter, MAX_METADATA_BYTES, "the metadata part");
-  const closing = await reader.until(CRLF, 1024, "the boundary after the metadata part");
+  const closing = await reader.until(LF, 1024, "the boundary after the metadata part");
   if (closing.subarray(0, 2).toString() === "--") throw invalid("Multipart body has no media part");
-  const mediaHeaders = await readPartHeaders(reader, "the media part's headers");
+  const mediaHeaders = await readPartHeaders(reader, eol, "the media part's headers");
 
   async function* mediaBytes(): AsyncGenerator<Buffer> {
     const keep = delimiter.length - 1;

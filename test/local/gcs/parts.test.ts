@@ -60,7 +60,35 @@ describe("multipart/related parser", () => {
   it("reads the boundary from the Content-Type", () => {
     expect(relatedBoundary(`multipart/related; boundary=${boundary}`)).toBe(boundary);
     expect(relatedBoundary(`multipart/related; boundary="${boundary}"`)).toBe(boundary);
+    // The Google Cloud SDK's spelling: Python's repr of the boundary (apitools transfer.py).
+    expect(relatedBoundary("multipart/related; boundary='===============3556950564064226915=='")).toBe(
+      "===============3556950564064226915==",
+    );
     expect(relatedBoundary("application/json")).toBeUndefined();
+  });
+
+  it("reads the Google Cloud SDK's body: bare LF line breaks, MIME-Version headers", async () => {
+    // As `gcloud storage cp` sent it to the local GCS (captured on this machine).
+    const sdkBoundary = "===============3556950564064226915==";
+    const media = Buffer.concat([randomBytes(3000), Buffer.from("\r\n--===\n"), Buffer.from("\r")]);
+    const sdkBody = Buffer.concat([
+      Buffer.from(
+        `--${sdkBoundary}\nContent-Type: application/json\nMIME-Version: 1.0\n\n` +
+          `{"bucket": "b", "contentType": "application/octet-stream", "name": "staging/x/part-00000.ndjson.gz"}\n` +
+          `--${sdkBoundary}\nContent-Type: application/octet-stream\nMIME-Version: 1.0\n` +
+          `Content-Transfer-Encoding: binary\n\n`,
+      ),
+      media,
+      Buffer.from(`\n--${sdkBoundary}--\n`),
+    ]);
+    for (const size of [1, 5, 4096]) {
+      const parsed = await parseRelated(chunked(sdkBody, size), sdkBoundary);
+      expect(JSON.parse(parsed.metadata.toString())).toMatchObject({
+        name: "staging/x/part-00000.ndjson.gz",
+      });
+      expect(parsed.mediaContentType).toBe("application/octet-stream");
+      expect((await collect(parsed.media)).equals(media)).toBe(true);
+    }
   });
 
   it("splits metadata and media at any chunk size, even with near-boundary bytes in the media", async () => {
@@ -173,6 +201,15 @@ describe("routing", () => {
     expect(route("POST", "/storage/v1/b")).toEqual({ method: "buckets.insert" });
     expect(route("POST", "/upload/storage/v1/b/bkt/o")).toEqual({ method: "objects.insert", bucket: "bkt" });
     expect(route("PUT", "/upload/storage/v1/b/bkt/o")).toEqual({ method: "objects.upload", bucket: "bkt" });
+    // The resumable upload path of the discovery document (the Google Cloud SDK's).
+    expect(route("POST", "/resumable/upload/storage/v1/b/bkt/o")).toEqual({
+      method: "objects.insert",
+      bucket: "bkt",
+    });
+    expect(route("PUT", "/resumable/upload/storage/v1/b/bkt/o")).toEqual({
+      method: "objects.upload",
+      bucket: "bkt",
+    });
     expect(route("GET", "/download/storage/v1/b/bkt/o/x")).toMatchObject({
       method: "objects.get",
       forceMedia: true,

@@ -30,9 +30,14 @@ export function route(verb: string, rawPath: string): Route {
   const segs = rawPath.split("/").slice(1);
   const notMatched = (): Route => ({ method: "unimplemented", name: `${verb} ${rawPath}` });
 
-  if (segs[0] === "upload" && segs[1] === "storage" && segs[2] === "v1") {
-    if (segs[3] === "b" && segs[4] !== undefined && segs[5] === "o" && segs.length === 6) {
-      const bucket = decode(segs[4]);
+  // The discovery document's upload paths: /upload/storage/v1/b/{bucket}/o for
+  // simple and multipart uploads, /resumable/upload/storage/v1/b/{bucket}/o for
+  // resumable ones (storage v1 `mediaUpload.protocols`; the Google Cloud SDK's
+  // generated client uses the latter for uploads above its resumable threshold).
+  const upload = segs[0] === "resumable" ? segs.slice(1) : segs;
+  if (upload[0] === "upload" && upload[1] === "storage" && upload[2] === "v1") {
+    if (upload[3] === "b" && upload[4] !== undefined && upload[5] === "o" && upload.length === 6) {
+      const bucket = decode(upload[4]);
       if (verb === "POST") return { method: "objects.insert", bucket };
       if (verb === "PUT" || verb === "DELETE") return { method: "objects.upload", bucket };
     }

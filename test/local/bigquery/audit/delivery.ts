@@ -2,6 +2,8 @@
 // delivers a Pub/Sub message to a Cloud Functions (gen2) CloudEvent function:
 // binary-mode CloudEvent, data = {message: {data: base64(LogEntry), ...}, subscription}.
 // Tests can duplicate, delay or drop deliveries to exercise at-least-once handling.
+// A sink with `publish` hands its messages to a real Pub/Sub topic instead (the
+// local stack's Pub/Sub emulator leg, test/local/pubsub), which pushes them on.
 import { randomUUID } from "node:crypto";
 import { parseLogFilter, type LogFilter } from "../../logging/filter.js";
 
@@ -12,7 +14,31 @@ export interface AuditSink {
   url: string;
   /** Pub/Sub topic, "projects/P/topics/T" (defaults to projects/<entry project>/topics/bigquery-audit). */
   topic?: string;
+  /** Publishes to the topic on a real Pub/Sub (then `url` is not POSTed to). */
+  publish?: TopicPublisher;
 }
+
+/** A LogEntry as a sink publishes it to its topic. */
+export interface TopicMessage {
+  topic: string;
+  /** base64 of the LogEntry's JSON. */
+  data: string;
+  attributes: Record<string, string>;
+  /** Extra deliveries asked for by duplicateNext (the transport redelivers the same message). */
+  redeliveries: number;
+  /** Failed pushes after which the returned promise settles (the transport may keep retrying). */
+  maxAttempts: number;
+}
+
+export interface TopicDelivery {
+  messageId: string;
+  attempts: number;
+  status: number;
+  delivered: boolean;
+}
+
+/** Publishes a message and resolves when it was acknowledged, given up on, or the transport stopped. */
+export type TopicPublisher = (message: TopicMessage) => Promise<TopicDelivery>;
 
 export interface DeliveryRecord {
   url: string;
@@ -81,7 +107,9 @@ export class AuditDelivery {
       if (dropped) this.drops--;
       const copies = !dropped && this.duplicates > 0 ? 2 : 1;
       if (copies === 2) this.duplicates--;
-      for (let i = 0; i < copies; i++) {
+      // A topic publisher gets one message; its transport makes the duplicate.
+      const sends = sink.publish ? 1 : copies;
+      for (let i = 0; i < sends; i++) {
         const record: DeliveryRecord = {
           url: sink.url,
           messageId,
@@ -94,7 +122,11 @@ export class AuditDelivery {
         };
         this.records.push(record);
         if (dropped) continue;
-        const p = this.send(sink, record, projectId).finally(() => this.inFlight.delete(p));
+        const p = (
+          sink.publish
+            ? this.publishToTopic(sink.publish, sink, record, projectId, copies - 1)
+            : this.send(sink, record, projectId)
+        ).finally(() => this.inFlight.delete(p));
         this.inFlight.add(p);
       }
     }
@@ -105,16 +137,39 @@ export class AuditDelivery {
     while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
   }
 
-  private async send(sink: CompiledSink, record: DeliveryRecord, projectId: string): Promise<void> {
+  private async publishToTopic(
+    publish: TopicPublisher,
+    sink: CompiledSink,
+    record: DeliveryRecord,
+    projectId: string,
+    redeliveries: number,
+  ): Promise<void> {
     if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    const { topic, data, attributes } = this.message(sink, record, projectId, new Date().toISOString());
+    try {
+      const result = await publish({ topic, data, attributes, redeliveries, maxAttempts: this.maxAttempts });
+      Object.assign(record, result);
+    } catch {
+      record.status = 0; // the topic could not be reached: the entry is lost, as a failed sink export would be
+    }
+  }
+
+  /** The topic, payload and attributes of a Logging sink's Pub/Sub message. */
+  private message(sink: CompiledSink, record: DeliveryRecord, projectId: string, publishTime: string) {
     const topic = sink.topic ?? `projects/${projectId}/topics/bigquery-audit`;
-    const topicProject = /^projects\/([^/]+)\//.exec(topic)?.[1] ?? projectId;
-    const publishTime = new Date().toISOString();
     const data = Buffer.from(JSON.stringify(record.entry)).toString("base64");
     const timestamp = (record.entry as { timestamp?: string }).timestamp ?? publishTime;
+    return { topic, data, attributes: { "logging.googleapis.com/timestamp": timestamp } };
+  }
+
+  private async send(sink: CompiledSink, record: DeliveryRecord, projectId: string): Promise<void> {
+    if (this.delayMs > 0) await new Promise((r) => setTimeout(r, this.delayMs));
+    const publishTime = new Date().toISOString();
+    const { topic, data, attributes } = this.message(sink, record, projectId, publishTime);
+    const topicProject = /^projects\/([^/]+)\//.exec(topic)?.[1] ?? projectId;
     const body = {
       message: {
-        attributes: { "logging.googleapis.com/timestamp": timestamp },
+        attributes,
         data,
         messageId: record.messageId,
         message_id: record.messageId,
