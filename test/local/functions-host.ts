@@ -35,7 +35,14 @@ function cloudEventData(req: IncomingMessage, body: unknown): unknown {
   return body;
 }
 
-export async function startFunctionsHost(deps: AppDeps, port = 0): Promise<FunctionsHost> {
+/** Each function's dependencies, when they differ (their logs, finalizeRun without a Scheduler). */
+export interface FunctionDeps {
+  exportRun: AppDeps;
+  finalizeRun: AppDeps;
+}
+
+export async function startFunctionsHost(deps: AppDeps | FunctionDeps, port = 0): Promise<FunctionsHost> {
+  const { exportRun, finalizeRun } = "exportRun" in deps ? deps : { exportRun: deps, finalizeRun: deps };
   let finalizeCalls = 0;
   const server: RunningHttpServer = await startHttpServer(async (req, res) => {
     const url = new URL(req.url ?? "/", "http://localhost");
@@ -55,7 +62,7 @@ export async function startFunctionsHost(deps: AppDeps, port = 0): Promise<Funct
           body,
           path: url.pathname,
         },
-        deps,
+        exportRun,
       );
       sendJson(res, result.status, result.body);
       return;
@@ -63,7 +70,7 @@ export async function startFunctionsHost(deps: AppDeps, port = 0): Promise<Funct
     if (url.pathname === "/finalizeRun" && req.method === "POST") {
       finalizeCalls++;
       try {
-        await handleFinalizeEvent(cloudEventData(req, body), deps);
+        await handleFinalizeEvent(cloudEventData(req, body), finalizeRun);
         res.writeHead(204).end();
       } catch (err) {
         sendJson(res, 500, { error: String(err) });

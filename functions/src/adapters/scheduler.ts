@@ -81,16 +81,16 @@ export class CloudSchedulerControl implements SchedulerControl {
 
 function schedulerError(err: unknown, what: string, permission: string): ExportError {
   const message = err instanceof Error ? err.message : String(err);
-  switch (grpcCode(err)) {
-    case GRPC_PERMISSION_DENIED:
-      return new ExportError(
-        "PERMISSION_DENIED",
-        `${what} was denied: exportRun's service account needs ${permission} (Terraform grants it with the scheduler_pause role). ${message}`,
-        { cause: err, details: { permission } },
-      );
-    case GRPC_NOT_FOUND:
-      return new ExportError("INVALID_REQUEST", `${what}: no such job. ${message}`, { cause: err });
-    default:
-      return new ExportError("UNAVAILABLE", `${what} failed: ${message}`, { retryable: true, cause: err });
+  const code = grpcCode(err);
+  if (code === GRPC_PERMISSION_DENIED) {
+    return new ExportError(
+      "PERMISSION_DENIED",
+      `${what} was denied: exportRun's service account needs ${permission} (Terraform grants it with the scheduler_pause role). ${message}`,
+      { cause: err, details: { permission } },
+    );
   }
+  if (code === GRPC_NOT_FOUND) {
+    return new ExportError("INVALID_REQUEST", `${what}: no such job. ${message}`, { cause: err });
+  }
+  return new ExportError("UNAVAILABLE", `${what} failed: ${message}`, { retryable: true, cause: err });
 }
