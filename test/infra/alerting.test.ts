@@ -7,6 +7,7 @@
 // freshness windows within Cloud Monitoring's limits; alert documentation
 // pointing at the README's Troubleshooting entries.
 import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { INTERVALS, intervalMs } from "../../functions/src/core/periods.js";
 import {
@@ -25,7 +26,7 @@ import {
   serviceNames as moduleServiceNames,
   type AlertFilterName,
 } from "./alert-filters.js";
-import { block, loadModule, resource, type Module } from "./hcl.js";
+import { INFRA_DIR, block, loadModule, resource, type Module } from "./hcl.js";
 
 let mod: Module;
 let captured: LogLinesFixture;
@@ -308,6 +309,20 @@ describe("alert documentation", () => {
       expect(links.for_each, name).toContain(`local.alert_doc_links.${name}`);
     }
     expect(mod.locals.alert_doc_links).toContain('"${var.alert_docs_base_url}#${d.anchor}"');
+  });
+
+  it("finds each entry in the README's Troubleshooting section, under a heading of its own", () => {
+    const readme = readFileSync(join(INFRA_DIR, "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("\n## Troubleshooting\n"));
+    const end = section.indexOf("\n## ", 1);
+    const headings = [...(end < 0 ? section : section.slice(0, end)).matchAll(/^#{3,4} (.+)$/gm)].map(
+      (m) => m[1],
+    );
+    const docs = mod.locals.alert_docs as Record<string, { heading: string }>;
+    for (const [name, d] of Object.entries(docs)) expect(headings, name).toContain(d.heading);
+    // Each tells how to resume or rerun: the alert's own advice must be there.
+    expect(section).toContain("bqx resume <id>");
+    expect(section).toContain("gcloud scheduler jobs resume <prefix>-<id> --location <region>");
   });
 });
 
