@@ -11,9 +11,9 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runId } from "../../functions/src/core/names.js";
+import { loadJobId, runId } from "../../functions/src/core/names.js";
 import { periodBefore, type Period } from "../../functions/src/core/periods.js";
-import { EVENT_ROWS, PERIOD, TEAM } from "../fixtures/posthog-fixtures.js";
+import { EVENT_ROWS, PERIOD, TEAM, dt64, unixSeconds } from "../fixtures/posthog-fixtures.js";
 import {
   LOG_LINES_FIXTURE,
   normalizedLine,
@@ -113,6 +113,17 @@ const lines = (event: string) =>
     .filter((c) => c.json.event === event);
 
 const hourBefore = (at: string): Period => periodBefore(new Date(at), "hour");
+
+/** Polls until `found` returns something (for what happens asynchronously). */
+async function until<T>(found: () => T | undefined, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = found();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
 
 beforeAll(async () => {
   mod = await loadModule();
@@ -237,6 +248,80 @@ describe("auto-pause on the local stack", () => {
   });
 });
 
+describe("auto-pause when loads fail (finalizeRun records the failures)", () => {
+  const LOADS = "badload-hourly";
+  const LOAD_TEAM = 7;
+
+  it("finalizeRun cannot pause (no job prefix) and says so; exportRun's next scheduled call pauses", async () => {
+    // One event of the export's team ingested in each hour, so every period loads.
+    const base = EVENT_ROWS[0]!;
+    await insertRows(
+      stack,
+      "events",
+      [17, 18, 19, 20].map((h, i) => {
+        const at = `2026-11-25T${h}:10:00Z`;
+        return {
+          ...base,
+          uuid: `018f0000-0000-7000-8000-00000000070${i}`,
+          team_id: LOAD_TEAM,
+          timestamp: dt64(at),
+          created_at: dt64(at),
+          inserted_at: dt64(at),
+          _timestamp: unixSeconds(at),
+        };
+      }),
+    );
+    const dest = await stack.createDestination({ datasetId: "Loads" });
+    await stack.registerExport({ ...definition(LOADS, dest, { autoPauseAfter: 2 }), teamId: LOAD_TEAM });
+    clock = new Date("2026-11-25T17:30:00Z");
+    await scheduler.createJob({
+      parent: SCHEDULER_JOB_PREFIX.replace(/\/jobs\/.*$/, ""),
+      job: schedulerJob(LOADS),
+    });
+    // BigQuery fails every load job of the export (say, the table was changed under it).
+    for (const at of ["2026-11-25T18:01:00Z", "2026-11-25T19:01:00Z", "2026-11-25T20:01:00Z"]) {
+      stack.bigquery.faults.failJob(loadJobId(runId(LOADS, hourBefore(at)), 1), {
+        reason: "invalid",
+        message: "Provided Schema does not match Table local-project:Loads.events.",
+      });
+    }
+
+    // Each load's completion event reaches finalizeRun only after exportRun
+    // answered the Scheduler (Pub/Sub delivers when it does): held, then sent.
+    const audit = stack.bigquery.audit;
+    for (const at of ["2026-11-25T18:01:00Z", "2026-11-25T19:01:00Z"]) {
+      const before = audit.records.length;
+      audit.dropNext(1);
+      expect((await fire(at))[LOADS]).toBe(202);
+      const held = await until(() => audit.records.slice(before).find((r) => r.dropped));
+      audit.publish(held.entry as Record<string, unknown>, stack.projectId);
+      const m = await waitForRun(stack, LOADS, hourBefore(at));
+      expect([m.state, m.trigger, m.error?.code, m.error?.retryable]).toEqual([
+        "FAILED",
+        "scheduled",
+        "LOAD_FAILED",
+        false,
+      ]);
+    }
+    expect(await jobState(LOADS)).toBe("ENABLED");
+    const cannot = captured.filter((c) => c.line.includes("cannot pause Scheduler jobs"));
+    expect(cannot.map((c) => [c.fn, JSON.parse(c.line).severity, JSON.parse(c.line).export])).toEqual([
+      ["finalizeRun", "WARNING", LOADS],
+    ]);
+    expect(lines("export_paused").filter((l) => l.json.export === LOADS)).toEqual([]);
+
+    expect((await fire("2026-11-25T20:01:00Z"))[LOADS]).toBe(202);
+    expect(await jobState(LOADS)).toBe("PAUSED");
+    expect(
+      lines("export_paused")
+        .filter((l) => l.json.export === LOADS)
+        .map((l) => l.fn),
+    ).toEqual(["exportRun"]);
+    const paused = (await get()).exports.find((e: { id: string }) => e.id === LOADS).paused;
+    expect(paused.reason).toMatch(/\(LOAD_FAILED ×2\); the latest, .*Provided Schema does not match/);
+  });
+});
+
 describe("the alert filters on the lines the functions wrote", () => {
   const services = () => serviceNames(mod);
   const entryOf = (c: CapturedLine, service = services()[c.fn]) =>
@@ -251,6 +336,7 @@ describe("the alert filters on the lines the functions wrote", () => {
     const kinds = new Set(captured.map((c) => `${String(JSON.parse(c.line).event)}@${c.fn}`));
     for (const kind of [
       "run_failed@exportRun",
+      "run_failed@finalizeRun",
       "run_completed@exportRun",
       "run_completed@finalizeRun",
       "export_paused@exportRun",
@@ -285,6 +371,7 @@ describe("the alert filters on the lines the functions wrote", () => {
     };
     const contract: Record<string, CapturedLine> = {
       failed: pick("run_failed", "exportRun"),
+      failedAfterLoad: pick("run_failed", "finalizeRun"),
       completedAfterLoad: pick("run_completed", "finalizeRun"),
       completedEmpty: pick("run_completed", "exportRun"),
       paused: pick("export_paused", "exportRun"),

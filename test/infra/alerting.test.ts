@@ -100,6 +100,7 @@ describe("the captured log lines", () => {
     );
     expect(kinds).toEqual({
       failed: "run_failed@exportRun",
+      failedAfterLoad: "run_failed@finalizeRun",
       completedAfterLoad: "run_completed@finalizeRun",
       completedEmpty: "run_completed@exportRun",
       paused: "export_paused@exportRun",
@@ -152,7 +153,7 @@ describe("the log filters", () => {
 
 describe("log-based metrics", () => {
   const METRICS = {
-    run_failed: { filter: "run_failed_log_filter", lines: ["failed"] },
+    run_failed: { filter: "run_failed_log_filter", lines: ["failed", "failedAfterLoad"] },
     run_completed: { filter: "run_completed_log_filter", lines: ["completedAfterLoad", "completedEmpty"] },
   };
 
