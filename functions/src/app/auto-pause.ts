@@ -97,7 +97,11 @@ async function pauseIfDue(def: ExportDefinition, deps: AppDeps): Promise<void> {
   const prefix = manifestPrefix(def.id);
   const since = autoPauseWindowStart(deps.now(), def.interval, threshold);
   const listed = await deps.store.list(prefix, prefix + compactTimestamp(since));
-  const runs = listed.map((o) => summaryFromMetadata(o.name, o.metadata));
+  // Period runs only, in period order (their names start with the period;
+  // backfill chunks' manifests, under backfill-<id>/, sort after them).
+  const runs = listed
+    .filter((o) => /^\d/.test(o.name.slice(prefix.length)))
+    .map((o) => summaryFromMetadata(o.name, o.metadata));
   const decision = decideAutoPause(runs, threshold, state.resumedAt);
   if (!decision.pause) return;
 
