@@ -295,6 +295,8 @@ describe("auto-pause when loads fail (finalizeRun records the failures)", () => 
       expect((await fire(at))[LOADS]).toBe(202);
       const held = await until(() => audit.records.slice(before).find((r) => r.dropped));
       audit.publish(held.entry as Record<string, unknown>, stack.projectId);
+      // finalizeRun has answered the push (so its auto-pause check is done too).
+      await audit.drain();
       const m = await waitForRun(stack, LOADS, hourBefore(at));
       expect([m.state, m.trigger, m.error?.code, m.error?.retryable]).toEqual([
         "FAILED",
