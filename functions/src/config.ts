@@ -1,5 +1,6 @@
 // Runtime configuration, parsed once from the environment at the edge.
 import { z } from "zod";
+import { SCHEDULER_JOB_PREFIX_PATTERN } from "./adapters/scheduler.js";
 import { ExportError } from "./core/errors.js";
 import { DEFAULT_SETTLE_MS, INTERVALS, type Interval } from "./core/periods.js";
 import { DEFAULT_LOOKBACK_DAYS, MAX_LOOKBACK_DAYS } from "./core/source-sql.js";
@@ -53,6 +54,18 @@ const envSchema = z.object({
   BQX_BACKFILL_ROWS_PER_CHUNK: z.coerce.number().int().min(1).default(DEFAULT_ROWS_PER_CHUNK),
   /** exportRun's own URL, for the tasks it creates; unset: taken from each request's Host. */
   BQX_EXPORT_RUN_URL: z.url().optional(),
+  /**
+   * exportRun only: "projects/<project>/locations/<region>/jobs/<prefix>-";
+   * an export's Scheduler job is this plus its id. Unset: auto-pause cannot
+   * pause jobs and only logs that it would.
+   */
+  BQX_SCHEDULER_JOB_PREFIX: z
+    .string()
+    .regex(
+      SCHEDULER_JOB_PREFIX_PATTERN,
+      'BQX_SCHEDULER_JOB_PREFIX must be "projects/<project>/locations/<region>/jobs/<job name prefix>"',
+    )
+    .optional(),
   // Endpoints of the local stack; unset in production.
   /** Local stack only: the Cloud Tasks gRPC endpoint (host:port). */
   BQX_TASKS_ENDPOINT: z.string().optional(),
@@ -63,6 +76,8 @@ const envSchema = z.object({
   BQX_BIGQUERY_ACCESS_TOKEN: z.string().optional(),
   /** Local stack only: the IAM Credentials API base URL (impersonation). */
   BQX_IAM_CREDENTIALS_ENDPOINT: z.string().optional(),
+  /** Local stack only: the Cloud Scheduler gRPC endpoint, host:port (plain gRPC). */
+  BQX_SCHEDULER_ENDPOINT: z.string().optional(),
 });
 
 export interface Config {
@@ -81,6 +96,8 @@ export interface Config {
     rowsPerChunk: number;
     exportRunUrl: string | undefined;
   };
+  /** Prefix of the exports' Cloud Scheduler job names (auto-pause); undefined: cannot pause. */
+  schedulerJobPrefix?: string;
   endpoints: {
     storage?: string;
     bigquery?: string;
@@ -88,6 +105,7 @@ export interface Config {
     secretManager?: string;
     iamCredentials?: string;
     tasks?: string;
+    scheduler?: string;
   };
 }
 
@@ -125,6 +143,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       rowsPerChunk: e.BQX_BACKFILL_ROWS_PER_CHUNK,
       exportRunUrl: e.BQX_EXPORT_RUN_URL,
     },
+    ...(e.BQX_SCHEDULER_JOB_PREFIX ? { schedulerJobPrefix: e.BQX_SCHEDULER_JOB_PREFIX } : {}),
     endpoints: {
       ...(e.STORAGE_EMULATOR_HOST ? { storage: e.STORAGE_EMULATOR_HOST } : {}),
       ...(e.BQX_BIGQUERY_ENDPOINT ? { bigquery: e.BQX_BIGQUERY_ENDPOINT } : {}),
@@ -132,6 +151,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
       ...(e.BQX_SECRET_MANAGER_ENDPOINT ? { secretManager: e.BQX_SECRET_MANAGER_ENDPOINT } : {}),
       ...(e.BQX_IAM_CREDENTIALS_ENDPOINT ? { iamCredentials: e.BQX_IAM_CREDENTIALS_ENDPOINT } : {}),
       ...(e.BQX_TASKS_ENDPOINT ? { tasks: e.BQX_TASKS_ENDPOINT } : {}),
+      ...(e.BQX_SCHEDULER_ENDPOINT ? { scheduler: e.BQX_SCHEDULER_ENDPOINT } : {}),
     },
   };
 }

@@ -2,6 +2,7 @@
 // Production uses Google's default endpoints and the function's identity; the
 // local stack sets endpoint switches in the environment (see config.ts).
 import { BigQuery } from "@google-cloud/bigquery";
+import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { CloudTasksClient } from "@google-cloud/tasks";
 import { Storage } from "@google-cloud/storage";
@@ -17,6 +18,7 @@ import { CloudTasksQueue } from "./adapters/tasks.js";
 import { BigQueryWarehouse } from "./adapters/bigquery.js";
 import { ClickHouseSource, createClickHouseClient } from "./adapters/clickhouse.js";
 import { GcsObjectStore } from "./adapters/gcs.js";
+import { CloudSchedulerControl } from "./adapters/scheduler.js";
 import { fromGoogleError, googleErrorStatus } from "./adapters/google-errors.js";
 import { SecretManagerSource } from "./adapters/secrets.js";
 import type { Logger } from "./log.js";
@@ -181,6 +183,22 @@ function backfillQueue(config: Config): TaskQueue | undefined {
   return new CloudTasksQueue(client, { queue, serviceAccount: tasksServiceAccount, dispatchDeadlineSeconds });
 }
 
+/** Cloud Scheduler for auto-pause; undefined without a job prefix (finalizeRun, or a local run without one). */
+function schedulerControl(config: Config): CloudSchedulerControl | undefined {
+  if (config.schedulerJobPrefix === undefined) return undefined;
+  const endpoint = config.endpoints.scheduler;
+  if (!endpoint) return new CloudSchedulerControl(new CloudSchedulerClient(), config.schedulerJobPrefix);
+  // Local stack: host:port over plain gRPC, no Google credentials (as Secret Manager's).
+  const [host, port] = endpoint.split(":");
+  const client = new CloudSchedulerClient({
+    apiEndpoint: host,
+    port: Number(port),
+    sslCreds: grpc.credentials.createInsecure(),
+    universeDomain: "googleapis.com",
+  });
+  return new CloudSchedulerControl(client, config.schedulerJobPrefix);
+}
+
 /**
  * The function's own identity: application default credentials in
  * production; on the local stack, the access token the stack minted for the
@@ -202,6 +220,7 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
   const storage = new Storage(config.endpoints.storage ? { apiEndpoint: config.endpoints.storage } : {});
   const secrets = new SecretManagerSource(secretManagerClient(config.endpoints.secretManager));
   const clickhouse = createClickHouseClient(config.clickhouse);
+  const scheduler = schedulerControl(config);
   return {
     store: new GcsObjectStore(storage.bucket(config.stagingBucket)),
     source: new ClickHouseSource(clickhouse),
@@ -224,5 +243,6 @@ export function createDeps(config: Config, log: Logger, now: () => Date = () => 
     now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     log,
+    ...(scheduler ? { scheduler } : {}),
   };
 }

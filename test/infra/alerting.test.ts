@@ -1,127 +1,139 @@
 // Optional alerting: the Logging filters of failed runs, completed runs and
 // auto-paused exports, evaluated by the project's one Logging-filter evaluator
-// on log entries of every kind the functions write; the metrics and policies
-// built on them; freshness windows within Cloud Monitoring's limits; alert
-// documentation pointing at the README's Troubleshooting entries.
+// on log lines the functions wrote in an end-to-end run on the local stack
+// (test/fixtures/function-log-lines.json, captured and kept current by
+// test/e2e/auto-pause.test.ts), each wrapped as Cloud Logging wraps a Cloud
+// Run container's stdout line; the metrics and policies built on them;
+// freshness windows within Cloud Monitoring's limits; alert documentation
+// pointing at the README's Troubleshooting entries.
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { beforeAll, describe, expect, it } from "vitest";
 import { INTERVALS, intervalMs } from "../../functions/src/core/periods.js";
+import {
+  LOG_LINES_FIXTURE,
+  parseLogLinesFixture,
+  type CapturedLine,
+  type LogLinesFixture,
+} from "../fixtures/function-log-lines.js";
+import { containerLogEntry, type ContainerLogEntry } from "../local/logging/container-log.js";
 import { parseLogFilter } from "../local/logging/filter.js";
-import { block, loadModule, resource, type Module } from "./hcl.js";
+import {
+  ALERT_FILTERS,
+  DEPLOYMENT_PREFIX as PREFIX,
+  alertLogFilter,
+  interpolations,
+  serviceNames as moduleServiceNames,
+  type AlertFilterName,
+} from "./alert-filters.js";
+import { INFRA_DIR, block, loadModule, resource, type Module } from "./hcl.js";
 
 let mod: Module;
+let captured: LogLinesFixture;
 beforeAll(async () => {
   mod = await loadModule();
+  captured = parseLogLinesFixture(readFileSync(LOG_LINES_FIXTURE, "utf8"));
 });
 
-const PREFIX = "bqx";
-
 /** A local Logging filter, with the deployment's prefix (its only interpolation) filled in. */
-function logFilter(name: string): string {
-  const text: unknown = mod.locals[name];
-  if (typeof text !== "string") throw new Error(`local.${name} must be a string`);
-  const interpolations = [...text.matchAll(/\$\{([^}]*)\}/g)].map((m) => m[1]);
-  expect(new Set(interpolations), name).toEqual(new Set(["local.prefix"]));
-  return text.replaceAll("${local.prefix}", PREFIX);
+function logFilter(name: AlertFilterName): string {
+  expect(new Set(interpolations(mod.locals[name] as string)), name).toEqual(new Set(["local.prefix"]));
+  return alertLogFilter(mod, name, PREFIX);
 }
 
 /** The Cloud Run service (= gen2 function) names, from the function resources. */
-function serviceNames(): { exportRun: string; finalizeRun: string } {
-  const name = (f: string) =>
-    (resource(mod, "google_cloudfunctions2_function", f).name as string).replaceAll(
-      "${local.prefix}",
-      PREFIX,
+const serviceNames = () => moduleServiceNames(mod, PREFIX);
+
+/** The `event` each filter selects; "other": a line no filter may select. */
+type Kind = (typeof ALERT_FILTERS)[AlertFilterName] | "export_resumed" | "other";
+
+function kindOf(line: CapturedLine): Kind {
+  const event = (JSON.parse(line.line) as { event?: unknown }).event;
+  return typeof event === "string" ? (event as Kind) : "other";
+}
+
+/** The captured line of a kind in the contract (failed, completedAfterLoad, completedEmpty, paused, resumed). */
+function contractLine(name: string): CapturedLine {
+  const line = captured.contract[name];
+  if (!line)
+    throw new Error(
+      `${LOG_LINES_FIXTURE} has no ${name} line: rerun test/e2e/auto-pause.test.ts with BQX_CAPTURE_LOG_LINES=1`,
     );
-  return { exportRun: name("export_run"), finalizeRun: name("finalize_run") };
+  return line;
 }
 
-// The log lines as the product writes them (one JSON object per stdout line).
-// The integrator will replace these with lines captured from real e2e runs.
-const LINES = {
-  failed: {
-    severity: "ERROR",
-    message: "run failed",
-    event: "run_failed",
-    export: "events-hourly",
-    run: "events-hourly-20261125T100000Z",
-    trigger: "scheduled",
-    error: { code: "PERMISSION_DENIED", message: "Access Denied: bigquery.tables.create", retryable: false },
-  },
-  completed: {
-    severity: "INFO",
-    message: "run completed",
-    event: "run_completed",
-    export: "events-hourly",
-    run: "events-hourly-20261125T100000Z",
-    trigger: "backfill",
-    rows: 123,
-  },
-  paused: {
-    severity: "ERROR",
-    message: "export paused after 6 failed runs; resume with: bqx resume events-hourly",
-    event: "export_paused",
-    export: "events-hourly",
-    failures: 6,
-  },
-  // Lines no filter may select: other events, and text that only mentions them.
-  staged: { severity: "INFO", message: "staged", export: "events-hourly", run: "r", rows: 10 },
-  retrying: {
-    severity: "ERROR",
-    message: "previous attempt: run_failed, export_paused would follow",
-    export: "events-hourly",
-    error: { code: "UNAVAILABLE", message: "run_completed? no", retryable: true },
-  },
-} as const;
-type Kind = keyof typeof LINES;
-
-/** A LogEntry as Cloud Logging makes it from a Cloud Run (gen2 function) stdout line. */
-function logEntry(line: Record<string, unknown>, service: string, resourceType = "cloud_run_revision") {
-  const { severity, ...payload } = line;
-  return {
-    severity,
-    logName: `projects/my-exports-project/logs/run.googleapis.com%2Fstdout`,
-    resource: {
-      type: resourceType,
-      labels: {
-        project_id: "my-exports-project",
-        service_name: service,
-        revision_name: `${service}-00007-xiq`,
-        location: "us-central1",
-        configuration_name: service,
-      },
-    },
-    jsonPayload: payload,
-  };
+/** The LogEntry Cloud Logging makes of a captured line, written by `service` (default: the function that wrote it). */
+function logEntry(
+  line: CapturedLine,
+  service = serviceNames()[line.fn],
+  resourceType = "cloud_run_revision",
+) {
+  const entry = containerLogEntry(line.line, {
+    projectId: "my-exports-project",
+    serviceName: service,
+    location: "us-central1",
+    revisionName: `${service}-00007-xiq`,
+  });
+  return { ...entry, resource: { ...entry.resource, type: resourceType } };
 }
 
-function samples(): { kind: Kind; ours: boolean; entry: ReturnType<typeof logEntry> }[] {
+function samples(): { kind: Kind; ours: boolean; entry: ContainerLogEntry; line: CapturedLine }[] {
   const { exportRun, finalizeRun } = serviceNames();
-  const out: { kind: Kind; ours: boolean; entry: ReturnType<typeof logEntry> }[] = [];
-  for (const [kind, line] of Object.entries(LINES) as [Kind, Record<string, unknown>][]) {
+  const out: { kind: Kind; ours: boolean; entry: ContainerLogEntry; line: CapturedLine }[] = [];
+  for (const line of [...Object.values(captured.contract), ...captured.others]) {
+    const kind = kindOf(line);
+    // As written, and as if the other function had written it: both are this deployment's.
     for (const service of [exportRun, finalizeRun])
-      out.push({ kind, ours: true, entry: logEntry(line, service) });
+      out.push({ kind, ours: true, entry: logEntry(line, service), line });
     // Another deployment in the same project, another service, another resource type.
-    out.push({ kind, ours: false, entry: logEntry(line, "acme-export-run") });
-    out.push({ kind, ours: false, entry: logEntry(line, "some-other-service") });
-    out.push({ kind, ours: false, entry: logEntry(line, exportRun, "cloud_scheduler_job") });
+    out.push({ kind, ours: false, entry: logEntry(line, "acme-export-run"), line });
+    out.push({ kind, ours: false, entry: logEntry(line, "some-other-service"), line });
+    out.push({ kind, ours: false, entry: logEntry(line, exportRun, "cloud_scheduler_job"), line });
   }
   return out;
 }
 
-const FILTERS: Record<string, Kind> = {
-  run_failed_log_filter: "failed",
-  run_completed_log_filter: "completed",
-  export_paused_log_filter: "paused",
-};
+describe("the captured log lines", () => {
+  it("hold each kind of line the alerts count, from the function that writes it, and others", () => {
+    const kinds = Object.fromEntries(
+      Object.entries(captured.contract).map(([k, l]) => [k, `${kindOf(l)}@${l.fn}`]),
+    );
+    expect(kinds).toEqual({
+      failed: "run_failed@exportRun",
+      failedAfterLoad: "run_failed@finalizeRun",
+      completedAfterLoad: "run_completed@finalizeRun",
+      completedEmpty: "run_completed@exportRun",
+      paused: "export_paused@exportRun",
+      resumed: "export_resumed@exportRun",
+    });
+    expect(captured.others.length).toBeGreaterThan(0);
+    expect(captured.others.map(kindOf)).toEqual(captured.others.map(() => "other"));
+  });
+
+  it("become entries as Cloud Logging makes them: severity and time lifted out, the rest as jsonPayload", () => {
+    const failed = contractLine("failed");
+    const written = JSON.parse(failed.line) as Record<string, unknown>;
+    const entry = logEntry(failed);
+    expect(entry.severity).toBe("ERROR");
+    expect(entry.timestamp).toBe(new Date(written.time as string).toISOString());
+    expect(entry.jsonPayload).not.toHaveProperty("severity");
+    expect(entry.jsonPayload).not.toHaveProperty("time");
+    expect(entry.jsonPayload?.message).toBe("run failed");
+    expect(entry.resource.labels.service_name).toBe(serviceNames().exportRun);
+    expect(entry.logName).toBe("projects/my-exports-project/logs/run.googleapis.com%2Fstdout");
+  });
+});
 
 describe("the log filters", () => {
   it("select exactly their kind of line, from this deployment's two functions", () => {
-    for (const [name, kind] of Object.entries(FILTERS)) {
+    for (const [name, kind] of Object.entries(ALERT_FILTERS) as [AlertFilterName, Kind][]) {
       const filter = parseLogFilter(logFilter(name));
       for (const s of samples()) {
         const want = s.ours && s.kind === kind;
-        expect(filter.matches(s.entry), `${name} on ${s.kind} from ${JSON.stringify(s.entry.resource)}`).toBe(
-          want,
-        );
+        expect(
+          filter.matches(s.entry),
+          `${name} on ${s.line.line} from ${JSON.stringify(s.entry.resource)}`,
+        ).toBe(want);
       }
     }
   });
@@ -129,7 +141,7 @@ describe("the log filters", () => {
   it("name the functions by their resources' names", () => {
     const { exportRun, finalizeRun } = serviceNames();
     expect([exportRun, finalizeRun]).toEqual([`${PREFIX}-export-run`, `${PREFIX}-finalize-run`]);
-    for (const name of Object.keys(FILTERS)) {
+    for (const name of Object.keys(ALERT_FILTERS) as AlertFilterName[]) {
       const values = parseLogFilter(logFilter(name))
         .comparisons()
         .filter((c) => c.path.join(".") === "resource.labels.service_name")
@@ -141,12 +153,12 @@ describe("the log filters", () => {
 
 describe("log-based metrics", () => {
   const METRICS = {
-    run_failed: { filter: "run_failed_log_filter", kind: "failed" as Kind },
-    run_completed: { filter: "run_completed_log_filter", kind: "completed" as Kind },
+    run_failed: { filter: "run_failed_log_filter", lines: ["failed", "failedAfterLoad"] },
+    run_completed: { filter: "run_completed_log_filter", lines: ["completedAfterLoad", "completedEmpty"] },
   };
 
   it("count their filter's lines, labelled by fields those lines carry", () => {
-    for (const [name, { filter, kind }] of Object.entries(METRICS)) {
+    for (const [name, { filter, lines }] of Object.entries(METRICS)) {
       const metric = resource(mod, "google_logging_metric", name);
       expect(metric.filter, name).toBe(`\${local.${filter}}`);
       expect(metric.count, name).toBe("${local.alerting_enabled ? 1 : 0}");
@@ -155,13 +167,17 @@ describe("log-based metrics", () => {
       const labels = (descriptor.labels as { key: string }[]).map((l) => l.key);
       const extractors = metric.label_extractors as Record<string, string>;
       expect(Object.keys(extractors).sort(), name).toEqual([...labels].sort());
-      const entry = logEntry(LINES[kind], serviceNames().exportRun);
-      for (const [label, extractor] of Object.entries(extractors)) {
-        const path = /^EXTRACT\(([\w.]+)\)$/.exec(extractor)?.[1];
-        expect(path, `${name}.${label}`).toBeDefined();
-        let value: unknown = entry;
-        for (const seg of path!.split(".")) value = (value as Record<string, unknown> | undefined)?.[seg];
-        expect(["string", "number", "boolean"], `${name}.${label} = ${path}`).toContain(typeof value);
+      for (const line of lines) {
+        const entry = logEntry(contractLine(line));
+        for (const [label, extractor] of Object.entries(extractors)) {
+          const path = /^EXTRACT\(([\w.]+)\)$/.exec(extractor)?.[1];
+          expect(path, `${name}.${label}`).toBeDefined();
+          let value: unknown = entry;
+          for (const seg of path!.split(".")) value = (value as Record<string, unknown> | undefined)?.[seg];
+          expect(["string", "number", "boolean"], `${name}.${label} = ${path} on ${line}`).toContain(
+            typeof value,
+          );
+        }
       }
     }
     expect(
@@ -208,7 +224,8 @@ describe("alert policies", () => {
     );
     expect(Object.keys(byRetryable).sort()).toEqual(["false", "true"]);
     // The label holds what EXTRACT makes of the line's boolean.
-    expect(String(LINES.failed.error.retryable)).toBe("false");
+    const failed = logEntry(contractLine("failed")).jsonPayload as { error: { retryable: boolean } };
+    expect(String(failed.error.retryable)).toBe("false");
     expect(byRetryable.false).toMatchObject({ comparison: "COMPARISON_GT", threshold_value: 0 });
     expect(byRetryable.true!.comparison).toBe("COMPARISON_GT");
     expect(byRetryable.true!.threshold_value).toBeGreaterThan(0);
@@ -293,6 +310,20 @@ describe("alert documentation", () => {
       expect(links.for_each, name).toContain(`local.alert_doc_links.${name}`);
     }
     expect(mod.locals.alert_doc_links).toContain('"${var.alert_docs_base_url}#${d.anchor}"');
+  });
+
+  it("finds each entry in the README's Troubleshooting section, under a heading of its own", () => {
+    const readme = readFileSync(join(INFRA_DIR, "..", "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("\n## Troubleshooting\n"));
+    const end = section.indexOf("\n## ", 1);
+    const headings = [...(end < 0 ? section : section.slice(0, end)).matchAll(/^#{3,4} (.+)$/gm)].map(
+      (m) => m[1],
+    );
+    const docs = mod.locals.alert_docs as Record<string, { heading: string }>;
+    for (const [name, d] of Object.entries(docs)) expect(headings, name).toContain(d.heading);
+    // Each tells how to resume or rerun: the alert's own advice must be there.
+    expect(section).toContain("bqx resume <id>");
+    expect(section).toContain("gcloud scheduler jobs resume <prefix>-<id> --location <region>");
   });
 });
 

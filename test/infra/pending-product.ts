@@ -5,7 +5,7 @@
 // the code has it.
 
 /** Export definition fields Terraform stores that exportDefinitionSchema does not know yet. */
-export const PENDING_DEFINITION_FIELDS: readonly string[] = ["autoPauseAfter"];
+export const PENDING_DEFINITION_FIELDS: readonly string[] = [];
 
 /** exportRun environment variables Terraform sets that functions/src/config.ts does not read yet. */
-export const PENDING_ENV: readonly string[] = ["BQX_SCHEDULER_JOB_PREFIX"];
+export const PENDING_ENV: readonly string[] = [];

@@ -46,16 +46,23 @@ async function close(server: Server): Promise<void> {
   await closed;
 }
 
-export async function startFunctionsHost(deps: AppDeps): Promise<FunctionsHost> {
+/** Each function's dependencies, when they differ (their logs, finalizeRun without a Scheduler). */
+export interface FunctionDeps {
+  exportRun: AppDeps;
+  finalizeRun: AppDeps;
+}
+
+export async function startFunctionsHost(deps: AppDeps | FunctionDeps): Promise<FunctionsHost> {
+  const { exportRun, finalizeRun } = "exportRun" in deps ? deps : { exportRun: deps, finalizeRun: deps };
   const id = ++hosts;
   const names = { exportRun: `exportRun_local${id}`, finalizeRun: `finalizeRun_local${id}` };
   framework.http(
     names.exportRun,
-    exportRunFunction(() => deps),
+    exportRunFunction(() => exportRun),
   );
   framework.cloudEvent(
     names.finalizeRun,
-    finalizeRunFunction(() => deps),
+    finalizeRunFunction(() => finalizeRun),
   );
 
   let finalizeCalls = 0;

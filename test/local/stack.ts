@@ -37,6 +37,16 @@ import { startTasksServer, type RunningTasks } from "./tasks/server.js";
 export const LOCAL_PROJECT = "local-project";
 /** The backfill queue, as Terraform creates it (infra/backfill.tf). */
 export const BACKFILL_QUEUE = `projects/${LOCAL_PROJECT}/locations/us-central1/queues/bqx-backfill`;
+/** The region of the stack's Cloud Scheduler jobs. */
+export const LOCAL_REGION = "us-central1";
+/**
+ * An export's Scheduler job is this plus its id, as Terraform names jobs
+ * (infra/scheduler.tf, name_prefix "bqx"); exportRun pauses it (auto-pause).
+ */
+export const SCHEDULER_JOB_PREFIX = `projects/${LOCAL_PROJECT}/locations/${LOCAL_REGION}/jobs/bqx-`;
+
+/** The two functions, as log lines are attributed to them. */
+export type FunctionName = "exportRun" | "finalizeRun";
 export const STAGING_BUCKET = "bqx-staging";
 const CLICKHOUSE_USER = "bqx_reader";
 const CLICKHOUSE_PASSWORD = "local-clickhouse-password";
@@ -46,8 +56,8 @@ export interface StackOptions {
   dir?: string;
   /** Log level of the functions (default WARNING: quiet tests). */
   logLevel?: "DEBUG" | "INFO" | "WARNING" | "ERROR";
-  /** Where the functions' log lines go (default stdout). */
-  logSink?: (line: string) => void;
+  /** Where the functions' log lines go (default stdout), with the function that wrote each. */
+  logSink?: (line: string, fn: FunctionName) => void;
   /** Uncompressed bytes per staged part (default 256 MiB). */
   partBytes?: number;
   /** The functions' clock (tests move it for the sweep). */
@@ -222,10 +232,22 @@ export async function startLocalStack(opts: StackOptions = {}): Promise<LocalSta
         : {}),
       BQX_SECRET_MANAGER_ENDPOINT: `${secretManager.host}:${secretManager.port}`,
     };
+    // Auto-pause (exportRun only, as Terraform sets these): the job name
+    // prefix, and the local Cloud Scheduler's endpoint.
+    env.BQX_SCHEDULER_JOB_PREFIX = SCHEDULER_JOB_PREFIX;
+    env.BQX_SCHEDULER_ENDPOINT = `${scheduler.host}:${scheduler.port}`;
     const config = loadConfig(env);
-    const log: Logger = createLogger(config.logLevel, opts.logSink);
-    const deps = createDeps(config, log, opts.now);
-    const functions = await startFunctionsHost(deps);
+    const sink = opts.logSink;
+    const logOf = (fn: FunctionName): Logger =>
+      createLogger(config.logLevel, sink ? (line) => sink(line, fn) : undefined);
+    const deps = createDeps(config, logOf("exportRun"), opts.now);
+    // finalizeRun as deployed: its own log stream, and no Scheduler job
+    // prefix (Terraform gives only exportRun the pause permission).
+    const { scheduler: _exportRunOnly, ...finalizeShared } = deps;
+    const functions = await startFunctionsHost({
+      exportRun: deps,
+      finalizeRun: { ...finalizeShared, log: logOf("finalizeRun") },
+    });
     stops.push(() => functions.stop());
     const auditTransport = await auditTransportPrepared.connect(bigquery.audit, {
       filter: sinkFilter,

@@ -13,6 +13,7 @@ import { transition, type RunManifest } from "../core/manifest.js";
 import { STAGE_TABLE_TTL_MS } from "../core/models.js";
 import { jobLabels, mergeJobId, runStagingPrefix, stageTableId } from "../core/names.js";
 import { PATH_PERMISSIONS } from "../core/write-path.js";
+import { afterRunFailed } from "./auto-pause.js";
 import type { AppDeps } from "./deps.js";
 import type { JobInfo, ObjectStore, Warehouse } from "./ports.js";
 import { startRecordedLoad } from "./load-job.js";
@@ -81,6 +82,7 @@ export async function completeLoad(
     if (error.retryable) throw error; // Pub/Sub redelivers; the sweep also retries.
     const failed = await record.markFailed(error, deps.now());
     logRunFailed(log, failed, error);
+    await afterRunFailed(failed, error, deps); // scheduled runs only; never throws
     return { kind: "failed", manifest: failed, error };
   }
 }

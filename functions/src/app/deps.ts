@@ -1,7 +1,7 @@
 // Everything the use cases need, passed in by the composition root.
 import type { Interval } from "../core/periods.js";
 import type { Logger } from "../log.js";
-import type { ObjectStore, SourceDatabase, TaskQueue, WarehouseFactory } from "./ports.js";
+import type { ObjectStore, SchedulerControl, SourceDatabase, TaskQueue, WarehouseFactory } from "./ports.js";
 
 export interface AppSettings {
   /** Uncompressed NDJSON bytes per staged part. */
@@ -30,4 +30,10 @@ export interface AppDeps {
   /** Waits (a scheduled call that came before its period settled); tests pass a fake. */
   sleep: (ms: number) => Promise<void>;
   log: Logger;
+  /**
+   * The exports' Cloud Scheduler jobs, for auto-pause; undefined where the
+   * function may not pause them (no BQX_SCHEDULER_JOB_PREFIX): auto-pause
+   * then only says that it would.
+   */
+  scheduler?: SchedulerControl;
 }

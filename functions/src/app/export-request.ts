@@ -14,6 +14,7 @@ import {
   type Period,
 } from "../core/periods.js";
 import type { RunRequest } from "../core/request.js";
+import { afterScheduledCall } from "./auto-pause.js";
 import type { AppDeps } from "./deps.js";
 import { exportPeriod, type RunOutcome } from "./export-period.js";
 import { loadExport } from "./export-store.js";
@@ -127,6 +128,8 @@ export async function runExportRequest(
     // The sweep never fails the call that ran it.
     deps.log.warn("sweep failed", { export: def.id, error: toExportError(err).toJSON() });
   }
+  // Cloud Scheduler's calls: note a resumed job, pause one whose runs keep failing (never throws).
+  if (scheduleTime !== undefined) await afterScheduledCall(def, scheduleTime, deps);
   return { definition: def, outcomes, sweep };
 }
 

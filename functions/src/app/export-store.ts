@@ -10,7 +10,9 @@ import {
   type ExportDefinition,
 } from "../core/definition.js";
 import { ExportError } from "../core/errors.js";
+import { pausedView, type PausedView } from "../core/export-state.js";
 import { EXPORTS_PREFIX, exportObject } from "../core/names.js";
+import { readExportState } from "./export-state.js";
 import type { ObjectStore } from "./ports.js";
 
 export interface StoredExport {
@@ -109,10 +111,12 @@ export type ExportSummary =
       location: string;
       credentials: Credentials;
       definitionHash: string;
+      /** Auto-pause paused the export's Scheduler job: when, by whom, why, the failed runs; null otherwise. */
+      paused: PausedView | null;
     }
   | { id: string; error: { code: string; message: string } };
 
-export function summarizeExport(def: ExportDefinition): ExportSummary {
+export function summarizeExport(def: ExportDefinition, paused: PausedView | null = null): ExportSummary {
   const d = def.destination;
   return {
     id: def.id,
@@ -123,6 +127,7 @@ export function summarizeExport(def: ExportDefinition): ExportSummary {
     location: d.location,
     credentials: credentialsOf(d),
     definitionHash: definitionHash(def),
+    paused,
   };
 }
 
@@ -135,7 +140,8 @@ export async function listExports(store: ObjectStore): Promise<ExportSummary[]> 
   return Promise.all(
     ids.map(async (id): Promise<ExportSummary> => {
       try {
-        return summarizeExport((await loadExport(id, store)).definition);
+        const [stored, state] = await Promise.all([loadExport(id, store), readExportState(store, id)]);
+        return summarizeExport(stored.definition, pausedView(state.state));
       } catch (err) {
         if (!(err instanceof ExportError)) throw err;
         return { id, error: { code: err.code, message: err.message } };

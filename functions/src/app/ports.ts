@@ -122,3 +122,16 @@ export interface TaskQueue {
   concurrency(): Promise<number>;
   setConcurrency(n: number): Promise<void>;
 }
+
+/** An export's Cloud Scheduler job state (google.cloud.scheduler.v1.Job.State). */
+export type SchedulerJobState = "ENABLED" | "PAUSED" | "DISABLED" | "UPDATE_FAILED" | "STATE_UNSPECIFIED";
+
+/** Cloud Scheduler as auto-pause needs it: read and pause the job of one export (never resume: a person does). */
+export interface SchedulerControl {
+  /** The job's full name: projects/<project>/locations/<region>/jobs/<prefix><export id>. */
+  jobName(exportId: string): string;
+  /** The job's state, or undefined when there is no such job. */
+  state(exportId: string): Promise<SchedulerJobState | undefined>;
+  /** Pauses the job; one already paused is left as it is. */
+  pause(exportId: string): Promise<void>;
+}

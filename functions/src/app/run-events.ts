@@ -11,6 +11,7 @@ export const RUN_EVENTS = {
   completed: "run_completed",
   failed: "run_failed",
   paused: "export_paused",
+  resumed: "export_resumed",
 } as const;
 
 function runFields(m: RunManifest): Record<string, unknown> {
@@ -30,4 +31,26 @@ export function logRunCompleted(log: Logger, m: RunManifest, detail: string | un
 
 export function logRunFailed(log: Logger, m: RunManifest, error: ExportError): void {
   log.error("run failed", { event: RUN_EVENTS.failed, ...runFields(m), error: error.toJSON() });
+}
+
+/**
+ * Auto-pause paused the export's Scheduler job after `failures` failed
+ * scheduled runs: the one line the export_paused alert matches, saying how
+ * to resume.
+ */
+export function logExportPaused(log: Logger, exportId: string, failures: number): void {
+  log.error(`export paused after ${failures} failed runs; resume with: bqx resume ${exportId}`, {
+    event: RUN_EVENTS.paused,
+    export: exportId,
+    failures,
+  });
+}
+
+/** A scheduled run arrived for a paused export: its job was resumed, and the failure count starts again. */
+export function logExportResumed(log: Logger, exportId: string, job: string): void {
+  log.info("export resumed: its Scheduler job fires again; failed runs count from zero", {
+    event: RUN_EVENTS.resumed,
+    export: exportId,
+    job,
+  });
 }

@@ -135,6 +135,16 @@ export const exportDefinitionSchema = z
     includeEvents: eventNames,
     excludeEvents: eventNames,
     deduplicate: z.boolean().default(false),
+    /**
+     * exportRun pauses the export's Cloud Scheduler job after this many
+     * scheduled runs in a row failed for reasons a retry cannot fix; unset:
+     * the interval's default (core/auto-pause.ts).
+     */
+    autoPauseAfter: z
+      .number()
+      .int("autoPauseAfter is a whole number of failed runs")
+      .min(1, "autoPauseAfter is at least 1 (a failed run)")
+      .optional(),
   })
   .superRefine(
     (value, ctx) => {

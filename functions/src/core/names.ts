@@ -109,6 +109,14 @@ export function exportObject(exportId: string): string {
 }
 export const EXPORTS_PREFIX = "exports/";
 
+/**
+ * An export's operational state (auto-pause: paused by whom, when, why):
+ * export-state/<id>.json. The functions write it; Terraform never does.
+ */
+export function exportStateObject(exportId: string): string {
+  return `export-state/${exportId}.json`;
+}
+
 /** The run manifest: runs/<export>/<start>--<end>.json. */
 export function manifestObject(exportId: string, period: Period): string {
   return `runs/${exportId}/${compactTimestamp(period.start)}--${compactTimestamp(period.end)}.json`;

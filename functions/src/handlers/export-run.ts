@@ -16,6 +16,7 @@ import {
 import type { AppDeps } from "../app/deps.js";
 import type { RunOutcome } from "../app/export-period.js";
 import { listRuns, runExportRequest } from "../app/export-request.js";
+import { exportEvents } from "../app/export-state.js";
 import { listExports } from "../app/export-store.js";
 
 export interface HttpRequestLike {
@@ -70,7 +71,9 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
           "GET ?export=<export id> lists an export's runs; GET / lists the exports.",
         );
       }
-      return { status: 200, body: { export: id, runs: await listRuns(id, deps) } };
+      // Auto-pause's pause and resume events go next to the runs.
+      const [runs, events] = await Promise.all([listRuns(id, deps), exportEvents(deps.store, id)]);
+      return { status: 200, body: { export: id, runs, events } };
     }
     if (req.method !== "POST") {
       return errorResult(
