@@ -51,6 +51,5 @@ describe("npm start (the local demo)", () => {
     expect(summary.personsRows).toBeGreaterThan(0);
 
     expect(output).toContain("every check holds");
-    expect(summary.elapsedMs).toBeLessThan(60_000);
   }, 150_000);
 });

@@ -304,13 +304,24 @@ describe("recovery", () => {
     stack.bigquery.audit.dropNext(1);
   }
 
+  /** Waits until BigQuery says the run's load job is DONE (its completion event is the one dropped). */
+  async function loadJobDone(id: string, period: Period): Promise<void> {
+    const m = await readManifest(stack, id, period);
+    const job = stack.adminBigQuery().job(m!.job!.jobId, { location: m!.job!.location });
+    for (;;) {
+      const [meta] = await job.getMetadata();
+      if ((meta as { status?: { state?: string } }).status?.state === "DONE") break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await stack.bigquery.audit.drain();
+  }
+
   it("a lost completion event is recovered by the next call for the period", async () => {
     const def = definition("lost-event", dest, "events", "lost_event");
     await dropNextCompletionEvent();
     const first = await runExport(stack, def, { dataInterval: interval(PERIOD) });
     expect(first.status).toBe(202);
-    await stack.bigquery.audit.drain();
-    await new Promise((r) => setTimeout(r, 300));
+    await loadJobDone("lost-event", PERIOD);
     expect((await readManifest(stack, "lost-event", PERIOD))?.state).toBe("LOADING");
     const again = await runExport(stack, def, { dataInterval: interval(PERIOD) });
     expect(again.status).toBe(200);
@@ -326,8 +337,7 @@ describe("recovery", () => {
     clock = new Date(PERIOD.end.getTime() + 3600_000);
     await dropNextCompletionEvent();
     await runExport(stack, def, { dataInterval: interval(PERIOD) });
-    await stack.bigquery.audit.drain();
-    await new Promise((r) => setTimeout(r, 300));
+    await loadJobDone("lost-swept", PERIOD);
     expect((await readManifest(stack, "lost-swept", PERIOD))?.state).toBe("LOADING");
     const later = await runExport(stack, def, { dataInterval: interval(earlier) });
     expect(later.body.sweep.finalized).toContain(runId("lost-swept", PERIOD));

@@ -27,11 +27,17 @@ import type { RunManifest, RunSummary } from "../../functions/src/core/manifest.
 import { floorToInterval, periodBefore, type Period } from "../../functions/src/core/periods.js";
 import { waitForRun } from "../helpers/stack-helpers.js";
 import { generateSampleData } from "./clickhouse/sample-data.js";
-import { startLocalStack, LOCAL_PROJECT, type Destination, type LocalStack } from "./stack.js";
+import {
+  startLocalStack,
+  LOCAL_PROJECT,
+  SCHEDULER_JOB_PREFIX,
+  type Destination,
+  type LocalStack,
+} from "./stack.js";
 
 const HOUR_MS = 3_600_000;
 const DATASET = "BatchExports";
-const SCHEDULER_PARENT = `projects/${LOCAL_PROJECT}/locations/us-central1`;
+const SCHEDULER_PARENT = SCHEDULER_JOB_PREFIX.replace(/\/jobs\/.*$/, "");
 
 export interface DemoOptions {
   /** Where the demo's lines go (stdout when run directly). */
@@ -130,9 +136,10 @@ function toRun(m: RunManifest, trigger: DemoRun["trigger"], httpStatus: number |
   };
 }
 
-function schedulerJob(stack: LocalStack, jobId: string, definition: ExportDefinitionInput) {
+/** A Scheduler job named as Terraform names it (`<prefix>-<export id>`), so auto-pause finds it. */
+function schedulerJob(stack: LocalStack, definition: ExportDefinitionInput) {
   return {
-    name: `${SCHEDULER_PARENT}/jobs/${jobId}`,
+    name: `${SCHEDULER_JOB_PREFIX}${definition.id}`,
     description: `BigQuery batch export ${definition.id} (${definition.model}, ${definition.interval})`,
     // As Terraform schedules hourly exports: a minute after the hour, once the period has settled.
     schedule: "1 * * * *",
@@ -274,7 +281,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
     for (const def of [defs.events, defs.persons]) {
       const [job] = await scheduler.createJob({
         parent: SCHEDULER_PARENT,
-        job: schedulerJob(stack, def.id, def),
+        job: schedulerJob(stack, def),
       });
       const next = new Date(Number(job.scheduleTime?.seconds ?? 0) * 1000);
       firstFires.push(next);
@@ -295,7 +302,7 @@ export async function runDemo(opts: DemoOptions): Promise<DemoSummary> {
       const fired = await stack.scheduler.fireDue(at);
       if (fired.length === 0) throw new Error(`no scheduler job was due at ${iso(at)}`);
       for (const f of fired) {
-        const exportId = f.job.split("/").pop() ?? "";
+        const exportId = f.job.slice(SCHEDULER_JOB_PREFIX.length);
         const def = ids[exportId];
         if (!def) throw new Error(`unexpected scheduler job ${f.job}`);
         const last = f.attempts.at(-1);
