@@ -20,7 +20,7 @@ import {
   parseLogLinesFixture,
   type CapturedLine,
 } from "../fixtures/function-log-lines.js";
-import { insertRows, readManifest, waitForRun } from "../helpers/stack-helpers.js";
+import { insertRows, readManifest, waitForRun, destinationOf } from "../helpers/stack-helpers.js";
 import { ALERT_FILTERS, alertLogFilter, serviceNames, type AlertFilterName } from "../infra/alert-filters.js";
 import { loadModule, type Module } from "../infra/hcl.js";
 import { parseLogFilter } from "../local/logging/filter.js";
@@ -50,13 +50,7 @@ function definition(id: string, dest: Destination, extra: Record<string, unknown
     model: "events",
     teamId: TEAM,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: "events",
-      location: "US",
-      ...dest.credentials,
-    },
+    destination: destinationOf(stack, dest, "events"),
     ...extra,
   };
 }

@@ -11,7 +11,14 @@ import {
   personsSnapshotQuery,
   DEFAULT_LOOKBACK_DAYS,
 } from "../../functions/src/core/source-sql.js";
-import { callExportRun, interval, query, runExport, waitForRun } from "../helpers/stack-helpers.js";
+import {
+  callExportRun,
+  interval,
+  query,
+  runExport,
+  waitForRun,
+  destinationOf,
+} from "../helpers/stack-helpers.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { BACKFILL_QUEUE, startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 import { Faults } from "../local/bigquery/faults.js";
@@ -28,13 +35,7 @@ function definition(id: string, extra: Record<string, unknown> = {}) {
     model: "events",
     teamId: team,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: id.replace(/-/g, "_"),
-      location: "US",
-      keySecret: dest.keySecret,
-    },
+    destination: destinationOf(stack, dest, id.replace(/-/g, "_")),
     ...extra,
   };
 }

@@ -7,7 +7,14 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DISTINCT_ID_ROWS, EVENT_ROWS, PERIOD, PERSON_ROWS, TEAM } from "../fixtures/posthog-fixtures.js";
 import { describePermissionMatrix } from "../helpers/permission-matrix.js";
-import { insertRows, interval, query, runExport, waitForRun } from "../helpers/stack-helpers.js";
+import {
+  insertRows,
+  interval,
+  query,
+  runExport,
+  waitForRun,
+  destinationOf,
+} from "../helpers/stack-helpers.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
 let stack: LocalStack;
@@ -18,13 +25,7 @@ function definition(id: string, dest: Destination, model: "events" | "persons" =
     model,
     teamId: TEAM,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: model,
-      location: "US",
-      ...dest.credentials,
-    },
+    destination: destinationOf(stack, dest, model),
   };
 }
 

@@ -7,7 +7,14 @@
 import { Storage } from "@google-cloud/storage";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_ROWS, PERIOD, TEAM } from "../fixtures/posthog-fixtures.js";
-import { callExportRun, insertRows, interval, runExport, waitForRun } from "../helpers/stack-helpers.js";
+import {
+  callExportRun,
+  insertRows,
+  interval,
+  runExport,
+  waitForRun,
+  destinationOf,
+} from "../helpers/stack-helpers.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
 let stack: LocalStack;
@@ -20,13 +27,7 @@ function definition(id: string, extra: Record<string, unknown> = {}) {
     model: "events",
     teamId: TEAM,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: id.replace(/-/g, "_"),
-      location: "US",
-      keySecret: dest.keySecret,
-    },
+    destination: destinationOf(stack, dest, id.replace(/-/g, "_")),
     ...extra,
   };
 }

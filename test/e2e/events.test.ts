@@ -13,6 +13,7 @@ import {
   query,
   readManifest,
   waitForRun,
+  destinationOf,
 } from "../helpers/stack-helpers.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
@@ -25,13 +26,7 @@ function definition(id: string, tableId: string, extra: Record<string, unknown> 
     model: "events",
     teamId: TEAM,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId,
-      location: "US",
-      keySecret: dest.keySecret,
-    },
+    destination: destinationOf(stack, dest, tableId),
     ...extra,
   };
 }

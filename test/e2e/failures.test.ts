@@ -16,6 +16,7 @@ import {
   query,
   readManifest,
   waitForRun,
+  destinationOf,
 } from "../helpers/stack-helpers.js";
 import { PERMISSIONS, SEED_CUSTOM_ROLE, SEED_EVENTS_ROLE, withoutPermission } from "../local/iam/roles.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
@@ -25,7 +26,7 @@ let clock = new Date();
 
 function definition(
   id: string,
-  dest: { datasetId: string; keySecret?: string; credentials?: { keySecret?: string; impersonate?: string } },
+  dest: { datasetId: string; credentials?: { keySecret?: string; impersonate?: string } },
   model: "events" | "persons" = "events",
   tableId: string = model,
 ) {
@@ -34,13 +35,7 @@ function definition(
     model,
     teamId: TEAM,
     interval: "hour",
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId,
-      location: "US",
-      ...(dest.credentials ?? (dest.keySecret ? { keySecret: dest.keySecret } : {})),
-    },
+    destination: destinationOf(stack, dest, tableId),
   };
 }
 
@@ -87,7 +82,7 @@ describe("setup mistakes fail the run with a message naming the fix", () => {
     await client.close();
     const res = await runExport(
       stack,
-      definition("bad-key-text", { datasetId: dest.datasetId, keySecret: version.name! }),
+      definition("bad-key-text", { datasetId: dest.datasetId, credentials: { keySecret: version.name! } }),
       { dataInterval: interval(PERIOD) },
     );
     expect(res.status).toBe(422);
@@ -111,7 +106,7 @@ describe("setup mistakes fail the run with a message naming the fix", () => {
     await client.close();
     const res = await runExport(
       stack,
-      definition("bad-key", { datasetId: dest.datasetId, keySecret: version.name! }),
+      definition("bad-key", { datasetId: dest.datasetId, credentials: { keySecret: version.name! } }),
       { dataInterval: interval(PERIOD) },
     );
     expect(res.status).toBe(422);
@@ -125,7 +120,7 @@ describe("setup mistakes fail the run with a message naming the fix", () => {
       stack,
       definition("no-secret", {
         datasetId: "Whatever",
-        keySecret: `projects/${stack.projectId}/secrets/never-created/versions/latest`,
+        credentials: { keySecret: `projects/${stack.projectId}/secrets/never-created/versions/latest` },
       }),
       { dataInterval: interval(PERIOD) },
     );

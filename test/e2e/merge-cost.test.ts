@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsInsertMergeSql } from "../../functions/src/core/destination-sql.js";
 import { quoteTable, type TableRef } from "../../functions/src/core/identifiers.js";
 import type { Period } from "../../functions/src/core/periods.js";
-import { callExportRun, interval, runExport, waitForRun } from "../helpers/stack-helpers.js";
+import { callExportRun, interval, runExport, waitForRun, destinationOf } from "../helpers/stack-helpers.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
@@ -43,13 +43,7 @@ beforeAll(async () => {
     teamId: sample.teams[0]!.teamId,
     interval: "hour",
     deduplicate: true,
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: "events",
-      location: "US",
-      keySecret: dest.keySecret,
-    },
+    destination: destinationOf(stack, dest, "events"),
   };
   final = { projectId: stack.projectId, datasetId: dest.datasetId, tableId: "events" };
   // 60 days of partitions, by a backfill (one chunk).

@@ -11,7 +11,14 @@ import {
   TEAM,
   unixSeconds,
 } from "../fixtures/posthog-fixtures.js";
-import { runExport, insertRows, interval, query, waitForRun } from "../helpers/stack-helpers.js";
+import {
+  runExport,
+  insertRows,
+  interval,
+  query,
+  waitForRun,
+  destinationOf,
+} from "../helpers/stack-helpers.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
 let stack: LocalStack;
@@ -26,13 +33,7 @@ function definition(useJsonType: boolean) {
     teamId: TEAM,
     interval: "hour",
     useJsonType,
-    destination: {
-      projectId: stack.projectId,
-      datasetId: dest.datasetId,
-      tableId: `persons_${useJsonType ? "json" : "string"}`,
-      location: "US",
-      keySecret: dest.keySecret,
-    },
+    destination: destinationOf(stack, dest, `persons_${useJsonType ? "json" : "string"}`),
   };
 }
 

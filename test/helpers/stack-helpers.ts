@@ -56,6 +56,32 @@ export async function runExport(
   return callExportRun(stack, { exportId: definition.id, ...request }, scheduleTime);
 }
 
+/**
+ * An export's destination on the local stack: the stack's project, the
+ * destination's dataset and location, `tableId`, and the destination's
+ * credentials (its key secret, the account to impersonate, or neither).
+ */
+export function destinationOf(
+  stack: LocalStack,
+  dest: { datasetId: string; location?: string; credentials?: { keySecret?: string; impersonate?: string } },
+  tableId: string,
+): {
+  projectId: string;
+  datasetId: string;
+  tableId: string;
+  location: string;
+  keySecret?: string;
+  impersonate?: string;
+} {
+  return {
+    projectId: stack.projectId,
+    datasetId: dest.datasetId,
+    tableId,
+    location: dest.location ?? "US",
+    ...dest.credentials,
+  };
+}
+
 export function interval(period: Period): { start: string; end: string } {
   return { start: period.start.toISOString(), end: period.end.toISOString() };
 }

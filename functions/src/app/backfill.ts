@@ -20,9 +20,8 @@ import { backfillObject, chunkManifestObject, chunkManifestPrefix, chunkTaskId }
 import { isoSeconds, lastSettledPeriod, splitIntoPeriods, type Period } from "../core/periods.js";
 import type { BackfillRequest, CancelBackfillRequest } from "../core/request.js";
 import { eventsPerDayQuery, personsCountQuery } from "../core/source-sql.js";
-import { completeLoad } from "./complete-load.js";
 import type { AppDeps } from "./deps.js";
-import { exportPeriod, type RunOutcome } from "./export-period.js";
+import { advanceLoading, exportPeriod, type RunOutcome } from "./export-period.js";
 import { loadExport, type StoredExport } from "./export-store.js";
 import type { TaskQueue } from "./ports.js";
 import { RunRecord } from "./run-record.js";
@@ -293,18 +292,10 @@ async function runChunkOf(
     if (!record || record.manifest.state !== "LOADING") {
       return record ? finished(record.manifest) : outcome;
     }
-    const done = await completeLoad(record, deps);
-    switch (done.kind) {
-      case "completed":
-        return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: [] };
-      case "failed":
-        return { kind: "failed", manifest: done.manifest, error: done.error };
-      case "ignored":
-        return outcome;
-      case "not-done":
-        if (deps.now().getTime() >= deadline) return { kind: "started", manifest: done.manifest, notes: [] };
-        await deps.sleep(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
-    }
+    const now = await advanceLoading(record, deps, { running: "in-flight" });
+    if (now.kind !== "in-flight" || now.manifest.state !== "LOADING") return now;
+    if (deps.now().getTime() >= deadline) return { kind: "started", manifest: now.manifest, notes: [] };
+    await deps.sleep(POLL_MS[Math.min(i, POLL_MS.length - 1)]!);
   }
 }
 

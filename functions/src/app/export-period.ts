@@ -151,20 +151,37 @@ function freshManifest(
  */
 async function checkInFlight(record: RunRecord, deps: AppDeps): Promise<RunOutcome> {
   if (record.manifest.state !== "LOADING") return { kind: "in-flight", manifest: record.manifest };
+  return advanceLoading(record, deps, { running: "in-flight" });
+}
+
+/**
+ * Moves a LOADING run on as finalizeRun would (completeLoad) and says what
+ * became of it. A failure it cannot record (a retryable one) leaves the run
+ * LOADING, for the next delivery, call or sweep, and is reported. A job still
+ * running is `running`: "started" for the call that started it, "in-flight"
+ * for any other.
+ */
+export async function advanceLoading(
+  record: RunRecord,
+  deps: AppDeps,
+  opts: { running: "started" | "in-flight"; known?: JobInfo; notes?: string[] },
+): Promise<RunOutcome> {
+  const notes = opts.notes ?? [];
   let done;
   try {
-    done = await completeLoad(record, deps);
+    done = await completeLoad(record, deps, opts.known);
   } catch (err) {
-    // The run stays LOADING; report why it could not be moved on.
     return { kind: "failed", manifest: record.manifest, error: toExportError(err) };
   }
   switch (done.kind) {
     case "completed":
-      return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: [] };
+      return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes };
     case "failed":
       return { kind: "failed", manifest: done.manifest, error: done.error };
     case "not-done":
-      return { kind: "in-flight", manifest: done.manifest };
+      return opts.running === "started"
+        ? { kind: "started", manifest: done.manifest, notes }
+        : { kind: "in-flight", manifest: done.manifest };
     case "ignored":
       return { kind: "in-flight", manifest: record.manifest };
   }
@@ -298,18 +315,7 @@ async function stageAndLoad(
     const target = load.destination;
     log.info("load job started", { job: job.jobId, files: staged.files.length, target: target.tableId });
     if (info.state === "DONE") {
-      // From here on the run is finished as finalizeRun would; a failure it
-      // cannot record (a retryable one) leaves the run LOADING for the next
-      // delivery, call or sweep.
-      let done;
-      try {
-        done = await completeLoad(record, deps, info);
-      } catch (err) {
-        return { kind: "failed", manifest: record.manifest, error: toExportError(err) };
-      }
-      if (done.kind === "completed")
-        return { kind: "completed", manifest: done.manifest, alreadyDone: false, notes: table.notes };
-      if (done.kind === "failed") return { kind: "failed", manifest: done.manifest, error: done.error };
+      return await advanceLoading(record, deps, { running: "started", known: info, notes: table.notes });
     }
     return { kind: "started", manifest: record.manifest, notes: table.notes };
   } catch (err) {

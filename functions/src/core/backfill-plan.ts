@@ -6,6 +6,7 @@
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { ExportError } from "./errors.js";
+import { parseStoredJson } from "./stored-json.js";
 import type { Period } from "./periods.js";
 
 /** "bf-" and 16 hex digits of a hash of the export and the range. */
@@ -63,16 +64,7 @@ export const backfillSchema = z.object({
 export type Backfill = z.infer<typeof backfillSchema>;
 
 export function parseBackfill(text: string, objectName: string): Backfill {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new ExportError("INTERNAL", `Backfill ${objectName} is not JSON.`, { cause });
-  }
-  const parsed = backfillSchema.safeParse(json);
-  if (!parsed.success)
-    throw new ExportError("INTERNAL", `Backfill ${objectName} is malformed: ${parsed.error.message}`);
-  return parsed.data;
+  return parseStoredJson(backfillSchema, text, `Backfill ${objectName}`);
 }
 
 const DAY_MS = 86_400_000;

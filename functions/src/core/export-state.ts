@@ -5,7 +5,7 @@
 // seen resumed (runs before that no longer count toward auto-pause), and the
 // pause and resume events the run history shows.
 import { z } from "zod";
-import { ExportError } from "./errors.js";
+import { parseStoredJson } from "./stored-json.js";
 
 /** Events kept in the document (the oldest are dropped). */
 export const MAX_EXPORT_EVENTS = 50;
@@ -68,17 +68,7 @@ export function emptyExportState(exportId: string): ExportState {
 }
 
 export function parseExportState(text: string, objectName: string): ExportState {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new ExportError("INTERNAL", `Export state ${objectName} is not JSON.`, { cause });
-  }
-  const parsed = exportStateSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ExportError("INTERNAL", `Export state ${objectName} is malformed: ${parsed.error.message}`);
-  }
-  return parsed.data;
+  return parseStoredJson(exportStateSchema, text, `Export state ${objectName}`);
 }
 
 function withEvent(events: readonly ExportEvent[], event: ExportEvent): ExportEvent[] {

@@ -3,6 +3,7 @@
 // history; everything finalizeRun and the sweep need is recorded in it.
 import { z } from "zod";
 import { ExportError } from "./errors.js";
+import { parseStoredJson } from "./stored-json.js";
 import { exportDefinitionSchema } from "./definition.js";
 import type { Period } from "./periods.js";
 import type { WritePath } from "./write-path.js";
@@ -107,17 +108,7 @@ export type RunManifest = z.infer<typeof manifestSchema>;
 export type RunError = z.infer<typeof errorSchema>;
 
 export function parseManifest(text: string, objectName: string): RunManifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (cause) {
-    throw new ExportError("INTERNAL", `Run manifest ${objectName} is not JSON.`, { cause });
-  }
-  const parsed = manifestSchema.safeParse(json);
-  if (!parsed.success) {
-    throw new ExportError("INTERNAL", `Run manifest ${objectName} is malformed: ${parsed.error.message}`);
-  }
-  return parsed.data;
+  return parseStoredJson(manifestSchema, text, `Run manifest ${objectName}`);
 }
 
 export function manifestPeriod(m: RunManifest): Period {

@@ -148,6 +148,23 @@ function checkEventNames(name: string, events: string[]): string[] {
 }
 
 /**
+ * The export's event-name filters as conditions, their lists bound as
+ * parameters. Added only when set, so an unfiltered export scans no event list.
+ */
+function eventFilters(include: string[], exclude: string[], params: Record<string, unknown>): string[] {
+  const conditions: string[] = [];
+  if (include.length > 0) {
+    params.include_events = include;
+    conditions.push("event IN {include_events:Array(String)}");
+  }
+  if (exclude.length > 0) {
+    params.exclude_events = exclude;
+    conditions.push("event NOT IN {exclude_events:Array(String)}");
+  }
+  return conditions;
+}
+
+/**
  * Events of one period, one row per uuid.
  *
  * - "ingested" (scheduled runs, as PostHog's batch exports): rows whose
@@ -198,15 +215,7 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
     prewhere = `timestamp >= {timestamp_from:${DT}} AND timestamp < {timestamp_to:${DT}}`;
   }
   conditions.push(`timestamp >= {timestamp_from:${DT}}`, `timestamp < {timestamp_to:${DT}}`);
-  // Filters are added only when set, so an unfiltered export scans no event list.
-  if (include.length > 0) {
-    params.include_events = include;
-    conditions.push("event IN {include_events:Array(String)}");
-  }
-  if (exclude.length > 0) {
-    params.exclude_events = exclude;
-    conditions.push("event NOT IN {exclude_events:Array(String)}");
-  }
+  conditions.push(...eventFilters(include, exclude, params));
   const from = `${db}.events PREWHERE ${prewhere} WHERE ${conditions.join(" AND ")}`;
   // Raw columns under private names: the outer SELECT reuses the public names
   // as aliases, and ClickHouse would otherwise resolve filters to the aliases.
@@ -341,16 +350,13 @@ export function eventsPerDayQuery(opts: EventsPerDayOptions): SourceQuery {
     `timestamp >= {timestamp_from:${DT}}`,
     `timestamp < {timestamp_to:${DT}}`,
   ];
-  const include = checkEventNames("includeEvents", opts.includeEvents);
-  const exclude = checkEventNames("excludeEvents", opts.excludeEvents);
-  if (include.length > 0) {
-    params.include_events = include;
-    conditions.push("event IN {include_events:Array(String)}");
-  }
-  if (exclude.length > 0) {
-    params.exclude_events = exclude;
-    conditions.push("event NOT IN {exclude_events:Array(String)}");
-  }
+  conditions.push(
+    ...eventFilters(
+      checkEventNames("includeEvents", opts.includeEvents),
+      checkEventNames("excludeEvents", opts.excludeEvents),
+      params,
+    ),
+  );
   return {
     sql: `SELECT toString(toDate(timestamp, 'UTC')) AS day, count() AS n FROM ${db}.events
     WHERE ${conditions.join(" AND ")} GROUP BY day ORDER BY day ${OUTPUT_SETTINGS}`,

@@ -46,30 +46,22 @@ export function usesStageTable(path: WritePath): boolean {
  * on the project), in the seed's names; tables.delete drops the stage table
  * (without it the run still completes, and the stage expires in 7 days).
  */
+const APPEND_PERMISSIONS = [
+  "bigquery.datasets.get",
+  "bigquery.jobs.create",
+  "bigquery.tables.create",
+  "bigquery.tables.get",
+  "bigquery.tables.updateData",
+] as const;
+/** Through a stage: the MERGE reads the final table, and the stage is dropped. */
+const STAGE_PERMISSIONS = [
+  ...APPEND_PERMISSIONS,
+  "bigquery.tables.getData",
+  "bigquery.tables.delete",
+] as const;
+
 export const PATH_PERMISSIONS: Record<WritePath, readonly string[]> = {
-  append: [
-    "bigquery.datasets.get",
-    "bigquery.jobs.create",
-    "bigquery.tables.create",
-    "bigquery.tables.get",
-    "bigquery.tables.updateData",
-  ],
-  "insert-new": [
-    "bigquery.datasets.get",
-    "bigquery.jobs.create",
-    "bigquery.tables.create",
-    "bigquery.tables.get",
-    "bigquery.tables.updateData",
-    "bigquery.tables.getData",
-    "bigquery.tables.delete",
-  ],
-  "merge-versions": [
-    "bigquery.datasets.get",
-    "bigquery.jobs.create",
-    "bigquery.tables.create",
-    "bigquery.tables.get",
-    "bigquery.tables.updateData",
-    "bigquery.tables.getData",
-    "bigquery.tables.delete",
-  ],
+  append: APPEND_PERMISSIONS,
+  "insert-new": STAGE_PERMISSIONS,
+  "merge-versions": STAGE_PERMISSIONS,
 };

@@ -12,7 +12,7 @@ import {
   type sendUnaryData,
 } from "@grpc/grpc-js";
 import type { PackageDefinition, ServiceDefinition } from "@grpc/proto-loader";
-import { serviceDefinition } from "./protos.js";
+import { loadProtos, MIXIN_PROTO_FILES, MIXIN_SERVICES, protoDirs, serviceDefinition } from "./protos.js";
 import { serverCredentials } from "./tls.js";
 
 /** An error that becomes a gRPC status with this code and message. */
@@ -166,4 +166,31 @@ export async function startGrpcServer(opts: {
         });
       }),
   };
+}
+
+/**
+ * One Google Cloud service from its client package's own protos: the service
+ * implemented by `handlers`, and the Locations and IAMPolicy mixins every
+ * such service carries answering UNIMPLEMENTED (the local Secret Manager,
+ * Scheduler and Cloud Tasks are built so).
+ */
+export function startCloudService(opts: {
+  /** e.g. "@google-cloud/tasks" */
+  clientPackage: string;
+  /** e.g. "google/cloud/tasks/v2/cloudtasks.proto" */
+  protoFile: string;
+  /** e.g. "google.cloud.tasks.v2.CloudTasks" */
+  service: string;
+  handlers: ServiceBinding["handlers"];
+  port?: number | undefined;
+  tls?: boolean | undefined;
+}): Promise<RunningGrpcServer> {
+  const pkg = loadProtos([opts.protoFile, ...MIXIN_PROTO_FILES], protoDirs(opts.clientPackage));
+  return startGrpcServer({
+    pkg,
+    ...(opts.port !== undefined ? { port: opts.port } : {}),
+    ...(opts.tls !== undefined ? { tls: opts.tls } : {}),
+    bindings: [{ service: opts.service, handlers: opts.handlers }],
+    unimplementedServices: MIXIN_SERVICES,
+  });
 }

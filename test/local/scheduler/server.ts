@@ -1,8 +1,7 @@
 // Local Cloud Scheduler: the v1 CloudScheduler gRPC service the official client
 // (@google-cloud/scheduler) and a command line use, plus the part that fires jobs:
 // on demand for tests (fireDue), on a timer (autoFire), and for RunJob.
-import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
-import { startGrpcServer, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
+import { startCloudService, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
 import { localClientOptions, type LocalClientOptions, type RequestHeadersSource } from "../grpc/tls.js";
 import { toTimestamp } from "../grpc/wellknown.js";
@@ -252,16 +251,13 @@ export async function startSchedulerServer(opts: SchedulerServerOptions = {}): P
     },
   };
 
-  const pkg = loadProtos(
-    ["google/cloud/scheduler/v1/cloudscheduler.proto", ...MIXIN_PROTO_FILES],
-    protoDirs("@google-cloud/scheduler"),
-  );
-  const server = await startGrpcServer({
-    pkg,
+  const server = await startCloudService({
+    clientPackage: "@google-cloud/scheduler",
+    protoFile: "google/cloud/scheduler/v1/cloudscheduler.proto",
+    service: SERVICE,
+    handlers,
     port: opts.port,
     tls: opts.tls,
-    bindings: [{ service: SERVICE, handlers }],
-    unimplementedServices: MIXIN_SERVICES,
   });
 
   const idle = async (): Promise<void> => {

@@ -1,8 +1,8 @@
 // Local Secret Manager: the v1 gRPC service the official client
 // (@google-cloud/secret-manager) speaks, on loopback with insecure credentials.
-import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
+
 import {
-  startGrpcServer,
+  startCloudService,
   RpcError,
   GrpcStatus,
   type CallContext,
@@ -147,16 +147,13 @@ export async function startSecretManagerServer(
     ),
   };
 
-  const pkg = loadProtos(
-    ["google/cloud/secretmanager/v1/service.proto", ...MIXIN_PROTO_FILES],
-    protoDirs("@google-cloud/secret-manager"),
-  );
-  const server = await startGrpcServer({
-    pkg,
+  const server = await startCloudService({
+    clientPackage: "@google-cloud/secret-manager",
+    protoFile: "google/cloud/secretmanager/v1/service.proto",
+    service: SERVICE,
+    handlers,
     port: opts.port,
     tls: opts.tls,
-    bindings: [{ service: SERVICE, handlers }],
-    unimplementedServices: MIXIN_SERVICES,
   });
 
   return {

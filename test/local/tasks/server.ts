@@ -5,8 +5,7 @@
 // already exists", "Requested entity already exists", "Queue does not exist. …").
 // Every other method (App Engine tasks, IAM policies, Locations) answers
 // UNIMPLEMENTED naming it.
-import { loadProtos, protoDirs, MIXIN_PROTO_FILES, MIXIN_SERVICES } from "../grpc/protos.js";
-import { startGrpcServer, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
+import { startCloudService, RpcError, GrpcStatus, type UnaryHandler } from "../grpc/server.js";
 import { paginate } from "../grpc/paging.js";
 import { localClientOptions, type LocalClientOptions, type RequestHeadersSource } from "../grpc/tls.js";
 import { fromTimestamp, toTimestamp, type Timestamp } from "../grpc/wellknown.js";
@@ -316,16 +315,13 @@ export async function startTasksServer(opts: TasksServerOptions = {}): Promise<R
     },
   };
 
-  const pkg = loadProtos(
-    ["google/cloud/tasks/v2/cloudtasks.proto", ...MIXIN_PROTO_FILES],
-    protoDirs("@google-cloud/tasks"),
-  );
-  const server = await startGrpcServer({
-    pkg,
+  const server = await startCloudService({
+    clientPackage: "@google-cloud/tasks",
+    protoFile: "google/cloud/tasks/v2/cloudtasks.proto",
+    service: SERVICE,
+    handlers,
     port: opts.port,
     tls: opts.tls,
-    bindings: [{ service: SERVICE, handlers }],
-    unimplementedServices: MIXIN_SERVICES,
   });
 
   const runtime = (queueName: string): QueueRuntime => {
