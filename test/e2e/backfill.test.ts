@@ -18,6 +18,8 @@ import {
   runExport,
   waitForRun,
   destinationOf,
+  backfillProgress,
+  waitForBackfill,
 } from "../helpers/stack-helpers.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { BACKFILL_QUEUE, startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
@@ -45,26 +47,9 @@ async function postBackfill(def: { id: string }, range: Period, extra: Record<st
   return callExportRun(stack, { exportId: def.id, backfill: interval(range), ...extra });
 }
 
-async function progress(exportId: string, backfillId: string): Promise<any> {
-  const res = await fetch(`${stack.functions.exportRunUrl}?export=${exportId}&backfill=${backfillId}`);
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { backfill: unknown }).backfill;
-}
-
-async function settle(
-  exportId: string,
-  backfillId: string,
-  until = ["COMPLETED", "FAILED"],
-  timeoutMs = 120_000,
-): Promise<any> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const p = await progress(exportId, backfillId);
-    if (until.includes(p.state) && p.chunks.running === 0) return p;
-    if (Date.now() > deadline) throw new Error(`backfill ${backfillId} did not settle: ${JSON.stringify(p)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
+const progress = (exportId: string, backfillId: string) => backfillProgress(stack, exportId, backfillId);
+const settle = (exportId: string, backfillId: string, until?: string[]) =>
+  waitForBackfill(stack, exportId, backfillId, until);
 
 /** The uuids a backfill of `range` must land: events of the team by timestamp, once each. */
 async function sourceUuids(range: Period): Promise<Set<string>> {

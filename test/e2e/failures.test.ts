@@ -1,6 +1,8 @@
 // End to end, when things go wrong: setup mistakes fail the run with a message
 // that names the fix; crashes and lost completion events are recovered by the
 // next call or the sweep, without duplicates.
+import { runManifest } from "../fixtures/run-manifest.js";
+import { parseExportDefinition } from "../../functions/src/core/definition.js";
 import { generateKeyPairSync } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { manifestMetadata, type RunManifest } from "../../functions/src/core/manifest.js";
@@ -214,33 +216,13 @@ describe("recovery", () => {
 
   /** A manifest as a worker leaves it when it dies while staging. */
   async function crashedWhileStaging(id: string, tableId: string, period: Period): Promise<void> {
-    const def = definition(id, dest, "events", tableId);
     const at = new Date(clock.getTime() - 2 * 3600_000).toISOString();
-    const m: RunManifest = {
-      version: 1,
-      exportId: id,
-      runId: runId(id, period),
-      definition: {
-        ...def,
-        useJsonType: false,
-        includeEvents: [],
-        excludeEvents: [],
-        deduplicate: false,
-      } as RunManifest["definition"],
-      period: { start: period.start.toISOString(), end: period.end.toISOString() },
-      selection: "ingested",
-      attempt: 1,
-      state: "STAGING",
-      createdAt: at,
-      updatedAt: at,
-      useJsonType: false,
-      writePath: "append",
-      files: [],
-      rows: 0,
-      bytes: 0,
-      stagedBytes: 0,
-      history: [{ at, state: "STAGING", attempt: 1 }],
-    };
+    const m = runManifest(
+      parseExportDefinition(definition(id, dest, "events", tableId), "the test's definition"),
+      period,
+      "STAGING",
+      at,
+    );
     await stack.deps.store.writeIfGeneration(
       manifestObject(id, period),
       JSON.stringify(m),

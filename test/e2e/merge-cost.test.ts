@@ -6,7 +6,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventsInsertMergeSql } from "../../functions/src/core/destination-sql.js";
 import { quoteTable, type TableRef } from "../../functions/src/core/identifiers.js";
 import type { Period } from "../../functions/src/core/periods.js";
-import { callExportRun, interval, runExport, waitForRun, destinationOf } from "../helpers/stack-helpers.js";
+import {
+  callExportRun,
+  interval,
+  runExport,
+  waitForRun,
+  destinationOf,
+  waitForBackfill,
+} from "../helpers/stack-helpers.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 
@@ -50,15 +57,8 @@ beforeAll(async () => {
   await stack.registerExport(definition);
   const planned = await callExportRun(stack, { exportId: definition.id, backfill: interval(RANGE) });
   expect(planned.status, JSON.stringify(planned.body)).toBe(202);
-  for (;;) {
-    const res = await fetch(
-      `${stack.functions.exportRunUrl}?export=${definition.id}&backfill=${planned.body.backfill.id}`,
-    );
-    const p = ((await res.json()) as { backfill: { state: string } }).backfill;
-    if (p.state === "COMPLETED") break;
-    if (p.state === "FAILED") throw new Error(JSON.stringify(p));
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  const done = await waitForBackfill(stack, definition.id, planned.body.backfill.id as string);
+  expect(done.state).toBe("COMPLETED");
   // Then the scheduled run of the last hour, deduplicated.
   const res = await runExport(stack, definition, { dataInterval: interval(HOUR) });
   expect([200, 202]).toContain(res.status);

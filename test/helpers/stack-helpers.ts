@@ -129,3 +129,31 @@ export async function query(stack: LocalStack, sql: string): Promise<Record<stri
   const [rows] = await stack.adminBigQuery().query({ query: sql, useLegacySql: false });
   return rows as Record<string, any>[];
 }
+
+/** GET ?export=<id>&backfill=<id>: the backfill's progress. */
+export async function backfillProgress(
+  stack: LocalStack,
+  exportId: string,
+  backfillId: string,
+): Promise<any> {
+  const res = await fetch(`${stack.functions.exportRunUrl}?export=${exportId}&backfill=${backfillId}`);
+  if (res.status !== 200) throw new Error(`backfill progress answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { backfill: unknown }).backfill;
+}
+
+/** Waits until the backfill is in one of `until` with no chunk running, and returns its progress. */
+export async function waitForBackfill(
+  stack: LocalStack,
+  exportId: string,
+  backfillId: string,
+  until = ["COMPLETED", "FAILED"],
+  timeoutMs = 120_000,
+): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const p = await backfillProgress(stack, exportId, backfillId);
+    if (until.includes(p.state) && p.chunks.running === 0) return p;
+    if (Date.now() > deadline) throw new Error(`backfill ${backfillId} did not settle: ${JSON.stringify(p)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}

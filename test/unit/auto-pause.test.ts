@@ -4,6 +4,7 @@
 // counted), and the hooks on an in-memory bucket with a fake Cloud Scheduler
 // (the pause recorded once with who/when/why, the one ERROR line, resume
 // noticed by a later fire, errors never failing the caller).
+import { runManifest } from "../fixtures/run-manifest.js";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
   DEFAULT_AUTO_PAUSE_AFTER,
@@ -20,7 +21,6 @@ import { ExportError } from "../../functions/src/core/errors.js";
 import {
   manifestMetadata,
   summaryFromMetadata,
-  type RunManifest,
   type RunSummary,
   type RunTrigger,
 } from "../../functions/src/core/manifest.js";
@@ -193,29 +193,12 @@ async function run(
   const period = periodAt(i);
   const at = new Date(clock).toISOString();
   const error = opts.error ?? new ExportError("DATASET_NOT_FOUND", `Dataset d was not found (period ${i}).`);
-  const m: RunManifest = {
-    version: 1,
-    exportId: ID,
-    runId: runId(ID, period),
-    definition: def,
-    period: { start: period.start.toISOString(), end: period.end.toISOString() },
-    selection: "ingested",
+  const m = runManifest(def, period, state, at, {
     trigger: opts.trigger ?? "scheduled",
-    attempt: 1,
-    state,
-    createdAt: at,
-    updatedAt: at,
-    useJsonType: false,
-    writePath: "append",
-    files: [],
-    rows: 0,
-    bytes: 0,
-    stagedBytes: 0,
     ...(state === "FAILED"
       ? { error: { code: error.code, message: error.message, retryable: error.retryable } }
       : {}),
-    history: [{ at, state, attempt: 1 }],
-  };
+  });
   const object = manifestObject(ID, period);
   const current = await store.read(object);
   await store.writeIfGeneration(object, JSON.stringify(m), current?.generation ?? "0", manifestMetadata(m));

@@ -1,5 +1,6 @@
 // The local Cloud Scheduler through the official client (@google-cloud/scheduler),
 // and its firing of HTTP jobs at a local target with Cloud Scheduler's headers and retries.
+import { rejection } from "../grpc/testing.js";
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import { status } from "@grpc/grpc-js";
@@ -9,16 +10,6 @@ import { startHttpServer, readBody, type RunningHttpServer } from "../common/net
 import { backoffMs } from "./dispatch.js";
 
 const PARENT = "projects/demo/locations/us-central1";
-
-async function rejection(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = err as { code?: number; details?: string };
-    return { code: e.code ?? -1, details: e.details ?? String(err) };
-  }
-  throw new Error("expected the call to fail");
-}
 
 function seconds(ts: { seconds?: unknown } | null | undefined): number {
   return Number(ts?.seconds ?? NaN);

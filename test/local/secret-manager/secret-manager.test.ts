@@ -1,5 +1,6 @@
 // The local Secret Manager through the official client, connected the way the
 // product's adapters connect to it: apiEndpoint + port + insecure gRPC credentials.
+import { rejection } from "../grpc/testing.js";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { SecretManagerServiceClient } from "@google-cloud/secret-manager";
 import { status } from "@grpc/grpc-js";
@@ -10,15 +11,6 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 /** The code and message of a rejected gRPC call. */
-async function rejection(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = err as { code?: number; details?: string };
-    return { code: e.code ?? -1, details: e.details ?? String(err) };
-  }
-  throw new Error("expected the call to fail");
-}
 
 const AUTO = { replication: { automatic: {} } };
 

@@ -2,6 +2,7 @@
 // queues (CRUD, update masks, pause/resume/purge, limits), tasks (named and
 // generated, views, validation) and de-duplication by name, with the real
 // service's status codes and texts.
+import { rejection } from "../grpc/testing.js";
 import { describe, it, expect, beforeAll, afterAll } from "vitest";
 import { CloudTasksClient } from "@google-cloud/tasks";
 import { status } from "@grpc/grpc-js";
@@ -11,16 +12,6 @@ import { startHttpServer, readBody, type RunningHttpServer } from "../common/net
 const LOCATION = "projects/demo/locations/us-central1";
 const QUEUE_MISSING =
   "Queue does not exist. If you just created the queue, wait at least a minute for the queue to initialize.";
-
-async function rejection(call: Promise<unknown>): Promise<{ code: number; details: string }> {
-  try {
-    await call;
-  } catch (err) {
-    const e = err as { code?: number; details?: string };
-    return { code: e.code ?? -1, details: e.details ?? String(err) };
-  }
-  throw new Error("expected the call to fail");
-}
 
 function seconds(d: { seconds?: unknown; nanos?: unknown } | null | undefined): number {
   return Number(d?.seconds ?? NaN) + Number(d?.nanos ?? 0) / 1e9;
