@@ -54,9 +54,17 @@ export function colourWanted(stream: OutStream, env: CliIo["env"], flag: boolean
   return stream.isTTY === true && env.TERM !== "dumb";
 }
 
-/** A terminal that can be redrawn in place (spinners, progress bars, --watch). */
+/**
+ * A terminal that can be redrawn in place (spinners, progress bars, --watch):
+ * redrawing needs its width, which a terminal without one (a bare pty) lacks.
+ */
 export function isInteractive(stream: OutStream, env: CliIo["env"]): boolean {
-  return stream.isTTY === true && env.TERM !== "dumb";
+  return stream.isTTY === true && env.TERM !== "dumb" && (stream.columns ?? 0) > 0;
+}
+
+/** The width to fit table lines to: a terminal's, never a pipe's. */
+export function lineWidth(stream: OutStream): number | undefined {
+  return stream.isTTY && stream.columns !== undefined && stream.columns >= 40 ? stream.columns : undefined;
 }
 
 export interface Output {

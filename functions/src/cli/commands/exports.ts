@@ -3,6 +3,7 @@ import { expectAnswer } from "../client.js";
 import type { Ctx } from "../context.js";
 import { EXIT, type ExitCode } from "../errors.js";
 import { utc } from "../format.js";
+import { lineWidth } from "../io.js";
 import { exportsResponse, type ExportEntry } from "../responses.js";
 import { renderTable } from "../table.js";
 
@@ -29,7 +30,7 @@ export async function exportsCommand(ctx: Ctx): Promise<ExitCode> {
     credentialsText(e),
     pausedText(e, out.c),
   ]);
-  const width = out.io.stdout.isTTY ? out.io.stdout.columns : undefined;
+  const width = lineWidth(out.io.stdout);
   for (const line of renderTable(
     ["ID", "MODEL", "TEAM", "INTERVAL", "DESTINATION", "LOCATION", "CREDENTIALS", "PAUSED"],
     rows,

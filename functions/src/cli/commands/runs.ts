@@ -5,7 +5,7 @@ import { expectAnswer } from "../client.js";
 import type { Ctx } from "../context.js";
 import { EXIT, usageError, type ExitCode } from "../errors.js";
 import { bytes, count, duration, firstLine, period } from "../format.js";
-import { isInteractive, pollMs, type Colors } from "../io.js";
+import { isInteractive, lineWidth, pollMs, type Colors } from "../io.js";
 import { runsResponse, type RunSummary } from "../responses.js";
 import { renderTable } from "../table.js";
 
@@ -94,7 +94,7 @@ function printRuns(ctx: Ctx, exportId: string, runs: RunSummary[]): void {
     out.line(`No runs of ${exportId} yet.`);
     return;
   }
-  const width = out.io.stdout.isTTY ? out.io.stdout.columns : undefined;
+  const width = lineWidth(out.io.stdout);
   for (const line of runsTable(runs, out.io.now(), out.c, width)) out.line(line);
   if (runs.some((r) => r.definitionChanged)) {
     out.line(out.c.yellow("* the first run after a change of the export's definition"));
@@ -128,7 +128,7 @@ async function watch(
         `bqx runs ${exportId}: every ${every / 1000}s, ${io.now().toISOString().slice(11, 19)} UTC (Ctrl-C to stop)`,
       ),
       ...(runs.length > 0
-        ? runsTable(runs, io.now(), out.c, io.stdout.columns)
+        ? runsTable(runs, io.now(), out.c, lineWidth(io.stdout))
         : [`No runs of ${exportId} yet.`]),
     ];
     // Up to the first line drawn last time, clear to the end of the screen, draw again.
