@@ -78,7 +78,7 @@ describe("transport errors: one line naming the fix, exit code 2", () => {
     server = await fakeExportRun(() => ({ status: 404, contentType: "text/plain", body: "Not Found" }));
     const r = await bqx(["--url", server.url, "check", "events-hourly"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/answered HTTP 404 text\/plain, not exportRun's JSON: Not Found/);
+    expect(r.stderr).toMatch(/answered HTTP 404 text\/plain, not exportRun: Not Found/);
   });
 
   it("no URL at all", async () => {

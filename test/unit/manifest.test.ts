@@ -144,7 +144,7 @@ describe("manifest text", () => {
       manifestMetadata(failed),
     );
     expect(summary).toMatchObject({
-      period: { start: "2026-11-25T10:00:00Z", end: "2026-11-25T11:00:00Z" },
+      period: { start: "2026-11-25T10:00:00.000Z", end: "2026-11-25T11:00:00.000Z" },
       attempt: 2,
       startedAt: "2026-11-25T12:00:00.000Z",
       updatedAt: "2026-11-25T12:00:09.000Z",

@@ -78,7 +78,7 @@ export class ExportRunClient {
     } catch (err) {
       throw usageError(`cannot reach exportRun at ${this.url.href}: ${networkReason(err)}`, URL_FIX);
     }
-    const text = await res.text();
+    let text = await res.text();
     const type = res.headers.get("content-type") ?? "";
     let json: unknown;
     if (/json/i.test(type)) {
@@ -88,7 +88,13 @@ export class ExportRunClient {
         json = undefined;
       }
     }
-    if (json === undefined || json === null || typeof json !== "object") {
+    // exportRun's errors are {"error": {"code": "<CODE>", …}}; any other failure
+    // (an HTML page, Google's front end, another API's {"error": {"code": 404}})
+    // means the URL or the token is wrong, not the request.
+    const foreign = json === undefined || json === null || typeof json !== "object";
+    const otherApiError = !foreign && "error" in (json as object) && !errorResponse.safeParse(json).success;
+    if (foreign || otherApiError) {
+      if (!foreign) text = googleMessage(json) ?? text;
       if (res.status === 401 || res.status === 403) {
         throw usageError(
           `exportRun refused the request (HTTP ${res.status}${this.describe(text)})`,
@@ -96,7 +102,7 @@ export class ExportRunClient {
         );
       }
       throw usageError(
-        `${this.url.href} answered HTTP ${res.status} ${type || "without a content type"}, not exportRun's JSON${this.describe(text)}`,
+        `${this.url.href} answered HTTP ${res.status} ${type.split(";")[0] || "without a content type"}, not exportRun${this.describe(text)}`,
         URL_FIX,
       );
     }
@@ -110,6 +116,12 @@ export class ExportRunClient {
       .trim();
     return plain ? `: ${firstLine(plain, 120)}` : "";
   }
+}
+
+/** The message of a Google API error body ({"error": {"code": 404, "message": "…"}}). */
+function googleMessage(json: unknown): string | undefined {
+  const message = (json as { error?: { message?: unknown } }).error?.message;
+  return typeof message === "string" ? message : undefined;
 }
 
 function networkReason(err: unknown): string {

@@ -1,7 +1,7 @@
 // One line of "what is happening now" on stderr: a spinner redrawn in place on
 // a terminal (ora), or, when stderr is not a terminal, a plain line each time
 // the text changes, so logs of scripted calls show the progress too.
-import ora, { type Ora } from "ora";
+import type { Ora } from "ora";
 import { isInteractive, type CliIo } from "./io.js";
 
 export interface StatusLine {
@@ -10,8 +10,10 @@ export interface StatusLine {
   stop(): void;
 }
 
-export function statusLine(io: CliIo): StatusLine {
+/** ora is loaded only for a terminal (it is a good part of bqx's start-up time). */
+export async function statusLine(io: CliIo): Promise<StatusLine> {
   if (isInteractive(io.stderr, io.env)) {
+    const { default: ora } = await import("ora");
     let spinner: Ora | undefined;
     return {
       set(text) {

@@ -271,8 +271,9 @@ function errorLine(message: string): string {
 function periodOfObject(object: string): { start: string; end: string } | undefined {
   const m = /\/(\d{8}T\d{6}Z)--(\d{8}T\d{6}Z)\.json$/.exec(object);
   if (!m) return undefined;
+  // As the manifest writes its period (Date.toISOString, milliseconds included).
   const iso = (c: string) =>
-    `${c.slice(0, 4)}-${c.slice(4, 6)}-${c.slice(6, 8)}T${c.slice(9, 11)}:${c.slice(11, 13)}:${c.slice(13, 15)}Z`;
+    `${c.slice(0, 4)}-${c.slice(4, 6)}-${c.slice(6, 8)}T${c.slice(9, 11)}:${c.slice(11, 13)}:${c.slice(13, 15)}.000Z`;
   return { start: iso(m[1]!), end: iso(m[2]!) };
 }
 

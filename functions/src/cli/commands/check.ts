@@ -13,7 +13,7 @@ type Line = CheckResponse["checks"][number];
 
 export async function checkCommand(ctx: Ctx, exportId: string): Promise<ExitCode> {
   const { out } = ctx;
-  const status = statusLine(ctx.io);
+  const status = await statusLine(ctx.io);
   status.set(`${exportId}: checking the destination and the source with the export's own credentials …`);
   let report: CheckResponse;
   try {

@@ -46,7 +46,7 @@ export async function runCommand(ctx: Ctx, exportId: string, opts: RunOptions): 
       ? { start: parseTime("--start", opts.start), end: parseTime("--end", opts.end) }
       : undefined;
   const { out, io } = ctx;
-  const status = statusLine(io);
+  const status = await statusLine(io);
   status.set(
     `${exportId}: ${range ? `exporting ${period(range)}` : "exporting the newest settled period"}${opts.force ? " (force)" : ""} …`,
   );
@@ -154,7 +154,7 @@ async function follow(
   const wanted = new Set(posted.map((r) => Date.parse(r.period.start)));
   const stop = new AbortController();
   const off = io.onInterrupt(() => stop.abort());
-  const status = statusLine(io);
+  const status = await statusLine(io);
   const began = io.now().getTime();
   let wait = 250;
   try {
