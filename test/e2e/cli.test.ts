@@ -13,9 +13,9 @@ import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EVENT_ROWS, PERIOD, TEAM } from "../fixtures/posthog-fixtures.js";
 import { callExportRun, insertRows, interval, query } from "../helpers/stack-helpers.js";
-import { createExportJob, localJobPrefix } from "../local/export-jobs.js";
+import { createExportJob } from "../local/export-jobs.js";
 import { PERMISSIONS, SEED_CUSTOM_ROLE, withoutPermission } from "../local/iam/roles.js";
-import { startLocalStack, type LocalStack } from "../local/stack.js";
+import { SCHEDULER_JOB_PREFIX, startLocalStack, type LocalStack } from "../local/stack.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /**
@@ -100,7 +100,7 @@ beforeAll(async () => {
     ...base,
     BQX_URL: stack.functions.exportRunUrl,
     BQX_SCHEDULER_ENDPOINT: `${stack.scheduler.host}:${stack.scheduler.port}`,
-    BQX_SCHEDULER_JOB_PREFIX: localJobPrefix(stack),
+    BQX_SCHEDULER_JOB_PREFIX: SCHEDULER_JOB_PREFIX,
   };
 });
 
@@ -314,7 +314,7 @@ describe("bqx check", () => {
 describe("bqx pause and resume", () => {
   it("pauses and resumes the export's Scheduler job, as @google-cloud/scheduler sees it", async () => {
     const scheduler = new CloudSchedulerClient(stack.scheduler.clientOptions());
-    const name = `${localJobPrefix(stack)}events-cli`;
+    const name = `${SCHEDULER_JOB_PREFIX}events-cli`;
     try {
       const paused = await bqx(["pause", "events-cli"]);
       expect(paused.code).toBe(0);
@@ -337,7 +337,7 @@ describe("bqx pause and resume", () => {
       const unknown = await bqx(["pause", "events-imp"]);
       expect(unknown.code).toBe(2);
       expect(unknown.stderr).toBe(
-        `bqx: error: no Scheduler job ${localJobPrefix(stack)}events-imp (fix: check the export id and --job-prefix (terraform output scheduler_jobs lists them))\n`,
+        `bqx: error: no Scheduler job ${SCHEDULER_JOB_PREFIX}events-imp (fix: check the export id and --job-prefix (terraform output scheduler_jobs lists them))\n`,
       );
     } finally {
       await scheduler.close();

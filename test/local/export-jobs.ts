@@ -1,20 +1,13 @@
 // The Cloud Scheduler job of an export on the local stack, as Terraform
 // creates it in production (infra/scheduler.tf): named <prefix><export id>
-// under the prefix Terraform outputs as scheduler_job_prefix, firing on the
+// under the prefix Terraform outputs as scheduler_job_prefix (the stack's
+// SCHEDULER_JOB_PREFIX, which exportRun also gets), firing on the
 // production schedule of the export's interval (read from infra/), POSTing
 // {"exportId"} to exportRun with an OIDC token of the scheduler account.
 import { CloudSchedulerClient } from "@google-cloud/scheduler";
 import type { Interval } from "../../functions/src/core/periods.js";
 import { loadModule } from "../infra/hcl.js";
-import type { LocalStack } from "./stack.js";
-
-/** The region the local stack's jobs live in (any valid region would do). */
-export const LOCAL_SCHEDULER_LOCATION = "us-central1";
-
-/** local.scheduler_job_prefix for the local project with Terraform's default name_prefix "bqx". */
-export function localJobPrefix(stack: LocalStack): string {
-  return `projects/${stack.projectId}/locations/${LOCAL_SCHEDULER_LOCATION}/jobs/bqx-`;
-}
+import { SCHEDULER_JOB_PREFIX, type LocalStack } from "./stack.js";
 
 let schedules: Promise<Record<string, string>> | undefined;
 function productionSchedules(): Promise<Record<string, string>> {
@@ -29,11 +22,11 @@ export async function createExportJob(
 ): Promise<string> {
   const schedule = (await productionSchedules())[def.interval];
   if (!schedule) throw new Error(`infra/ has no schedule for interval ${def.interval}`);
-  const name = localJobPrefix(stack) + def.id;
+  const name = SCHEDULER_JOB_PREFIX + def.id;
   const client = new CloudSchedulerClient(stack.scheduler.clientOptions());
   try {
     await client.createJob({
-      parent: `projects/${stack.projectId}/locations/${LOCAL_SCHEDULER_LOCATION}`,
+      parent: SCHEDULER_JOB_PREFIX.replace(/\/jobs\/.*$/, ""),
       job: {
         name,
         description: `BigQuery batch export ${def.id}`,

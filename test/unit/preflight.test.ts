@@ -15,11 +15,10 @@ import {
 } from "../../functions/src/app/preflight-rules.js";
 import { parseExportDefinition, type ExportDefinition } from "../../functions/src/core/definition.js";
 import { ExportError } from "../../functions/src/core/errors.js";
-import { DEFAULT_SETTLE_MS } from "../../functions/src/core/periods.js";
 import { eventsQuery, personsQuery } from "../../functions/src/core/source-sql.js";
 import { PATH_PERMISSIONS } from "../../functions/src/core/write-path.js";
-import { createLogger } from "../../functions/src/log.js";
 import { posthogSchemaDdl } from "../local/clickhouse/posthog-schema.js";
+import { fakeWorld } from "../helpers/fakes/fake-deps.js";
 import { MemoryStore } from "../helpers/fakes/memory-store.js";
 import { MemoryWarehouse } from "../helpers/fakes/memory-warehouse.js";
 
@@ -206,19 +205,10 @@ async function preflight(warehouse: Warehouse, src: SourceDatabase, store: Memor
     store,
   );
   const deps: AppDeps = {
+    ...fakeWorld({ now: new Date("2026-11-25T12:00:00Z") }).deps,
     store,
     source: src,
     warehouses: { forDestination: () => Promise.resolve(warehouse) },
-    settings: {
-      partBytes: 1024,
-      lookbackDays: 7,
-      settleMs: DEFAULT_SETTLE_MS,
-      staleAfterMs: 60_000,
-      database: "posthog",
-    },
-    now: () => new Date("2026-11-25T12:00:00Z"),
-    sleep: () => Promise.resolve(),
-    log: createLogger("ERROR", () => undefined),
   };
   return runPreflight("events-x", deps);
 }

@@ -2,6 +2,8 @@
 // token (auth.ts). Transport trouble (no such host, refused connection, a
 // page that is not exportRun, a refused token) is a CliError with exit code
 // 2; exportRun's own answers, errors included, go back to the command.
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
 import type { z } from "zod";
 import { authHeaders, type HeadersSource } from "./auth.js";
 import { CliError, EXIT, usageError } from "./errors.js";
@@ -63,23 +65,23 @@ export class ExportRunClient {
 
   private async send(method: string, url: URL, body: unknown): Promise<Answer> {
     const auth = await this.headers();
-    let res: Response;
+    let res: RawResponse;
     try {
-      res = await fetch(url, {
+      res = await request(url, {
         method,
         headers: {
           Accept: "application/json",
           ...auth,
           ...(body ? { "Content-Type": "application/json" } : {}),
         },
-        ...(body ? { body: JSON.stringify(body) } : {}),
-        signal: AbortSignal.timeout(method === "GET" ? GET_TIMEOUT_MS : POST_TIMEOUT_MS),
+        body: body ? JSON.stringify(body) : undefined,
+        timeoutMs: method === "GET" ? GET_TIMEOUT_MS : POST_TIMEOUT_MS,
       });
     } catch (err) {
       throw usageError(`cannot reach exportRun at ${this.url.href}: ${networkReason(err)}`, URL_FIX);
     }
-    let text = await res.text();
-    const type = res.headers.get("content-type") ?? "";
+    let text = res.text;
+    const type = res.contentType;
     let json: unknown;
     if (/json/i.test(type)) {
       try {
@@ -125,10 +127,58 @@ function googleMessage(json: unknown): string | undefined {
 }
 
 function networkReason(err: unknown): string {
-  if (err instanceof Error && err.name === "TimeoutError") return "no answer in time";
-  const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-  if (cause?.code) return cause.code;
-  return cause?.message ?? (err instanceof Error ? err.message : String(err));
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === "string") return code;
+  return err instanceof Error ? err.message : String(err);
+}
+
+interface RawResponse {
+  status: number;
+  contentType: string;
+  text: string;
+}
+
+/**
+ * One HTTP(S) exchange with node:http, not fetch: fetch (undici) gives up on
+ * an answer whose headers take over 5 minutes, and a POST that stages a large
+ * period answers only when its load job is started.
+ */
+function request(
+  url: URL,
+  opts: { method: string; headers: Record<string, string>; body: string | undefined; timeoutMs: number },
+): Promise<RawResponse> {
+  const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = send(
+      url,
+      {
+        method: opts.method,
+        headers: {
+          ...opts.headers,
+          ...(opts.body !== undefined ? { "Content-Length": String(Buffer.byteLength(opts.body)) } : {}),
+        },
+        signal: AbortSignal.timeout(opts.timeoutMs),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            contentType: String(res.headers["content-type"] ?? ""),
+            text: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
+      },
+    );
+    req.on("error", (err) =>
+      reject(
+        err.name === "AbortError" ? Object.assign(new Error("no answer in time"), { code: "TIMEOUT" }) : err,
+      ),
+    );
+    req.end(opts.body);
+  });
 }
 
 /** exportRun's error body, if the answer is one. */

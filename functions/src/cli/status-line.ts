@@ -5,7 +5,11 @@ import type { Ora } from "ora";
 import { isInteractive, type CliIo } from "./io.js";
 
 export interface StatusLine {
-  set(text: string): void;
+  /**
+   * Shows `text`. Piped, a line is printed only when `key` (default: the text)
+   * changes, so a ticking clock in the text does not print a line per poll.
+   */
+  set(text: string, key?: string): void;
   /** Removes the spinner (the caller prints the outcome). */
   stop(): void;
 }
@@ -33,9 +37,9 @@ export async function statusLine(io: CliIo): Promise<StatusLine> {
   }
   let last = "";
   return {
-    set(text) {
-      if (text === last) return;
-      last = text;
+    set(text, key = text) {
+      if (key === last) return;
+      last = key;
       io.stderr.write(text + "\n");
     },
     stop() {

@@ -247,7 +247,6 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
       ? { bqx_error: m.error.code, bqx_retryable: String(m.error.retryable) }
       : {}),
     // What `bqx runs` shows without reading each manifest: a few short values.
-    bqx_bytes: String(m.bytes),
     bqx_started: attemptStart(m),
     ...(m.job ? { bqx_job: `${m.job.projectId}:${m.job.location}.${m.job.jobId}` } : {}),
     ...(m.state === "FAILED" && m.error ? { bqx_error_line: errorLine(m.error.message) } : {}),

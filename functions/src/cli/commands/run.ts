@@ -174,7 +174,10 @@ async function follow(
         for (const p of posted) result.set(p.period.start, byStart.get(normal(p.period.start))!);
         return result;
       }
-      status.set(progressText(exportId, posted, current, io.now().getTime() - began));
+      status.set(
+        progressText(exportId, posted, current, io.now().getTime() - began),
+        progressText(exportId, posted, current, undefined),
+      );
       await io.sleep(pollMs(io.env, wait), stop.signal);
       if (stop.signal.aborted) return "interrupted";
       wait = Math.min(wait * 2, 3000);
@@ -194,19 +197,21 @@ function progressText(
   exportId: string,
   posted: PostedRun[],
   current: (RunSummary | undefined)[],
-  elapsedMs: number,
+  /** Undefined: the text without the clock (what a piped status line compares). */
+  elapsedMs: number | undefined,
 ): string {
+  const clock = elapsedMs === undefined ? "" : ` (${duration(elapsedMs)})`;
   if (posted.length === 1) {
     const s = current[0];
     const job = s?.job ? `, job ${s.job.slice(s.job.indexOf(".") + 1)}` : "";
-    return `${exportId} ${period(posted[0]!.period)}: ${s?.state ?? "waiting"}${job} (${duration(elapsedMs)})`;
+    return `${exportId} ${period(posted[0]!.period)}: ${s?.state ?? "waiting"}${job}${clock}`;
   }
   const done = current.filter((s) => s && FINISHED.has(s.state)).length;
   const states = new Map<string, number>();
   for (const s of current)
     if (s && !FINISHED.has(s.state)) states.set(s.state, (states.get(s.state) ?? 0) + 1);
   const open = [...states].map(([state, n]) => `${n} ${state}`).join(", ");
-  return `${exportId}: ${done}/${plural(posted.length, "period")} finished${open ? ` (${open})` : ""} (${duration(elapsedMs)})`;
+  return `${exportId}: ${done}/${plural(posted.length, "period")} finished${open ? ` (${open})` : ""}${clock}`;
 }
 
 function resultLine(r: RunResult, c: Ctx["out"]["c"]): string {
