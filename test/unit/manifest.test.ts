@@ -155,6 +155,6 @@ describe("manifest text", () => {
       ...failed,
       error: { code: "X", message: "y".repeat(5000), retryable: true },
     });
-    expect(long.bqx_error_line).toHaveLength(200);
+    expect(long.bqx_error_line).toHaveLength(400);
   });
 });

@@ -260,7 +260,7 @@ function attemptStart(m: RunManifest): string {
 }
 
 /** The first line of an error message, short enough for object metadata. */
-const ERROR_LINE_MAX = 200;
+const ERROR_LINE_MAX = 400;
 function errorLine(message: string): string {
   const line = message.split("\n", 1)[0] ?? "";
   return line.length > ERROR_LINE_MAX ? `${line.slice(0, ERROR_LINE_MAX - 3)}...` : line;
