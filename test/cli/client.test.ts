@@ -81,6 +81,20 @@ describe("transport errors: one line naming the fix, exit code 2", () => {
     expect(r.stderr).toMatch(/answered HTTP 404 text\/plain, not exportRun: Not Found/);
   });
 
+  it("another Google API's JSON error is not taken for exportRun's", async () => {
+    server = await fakeExportRun(() => ({
+      status: 403,
+      body: {
+        error: { code: 403, message: "The caller does not have permission", status: "PERMISSION_DENIED" },
+      },
+    }));
+    const r = await bqx(["--url", server.url, "runs", "events-hourly"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "exportRun refused the request (HTTP 403: The caller does not have permission)",
+    );
+  });
+
   it("no URL at all", async () => {
     const r = await bqx(["exports"], { env: { BQX_URL: undefined } });
     expect(r.code).toBe(2);

@@ -50,7 +50,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
         "BQX_URL",
       ),
     )
-    .option("--json", "print JSON for scripts (field names: README, Command line)", false)
+    .option("--json", "print JSON for scripts (field names: README, Command line)")
     .option("--no-color", "no colours (also: NO_COLOR=1; never when piped)")
     .showHelpAfterError("(bqx --help, or bqx <command> --help, shows usage)")
     .exitOverride()
@@ -99,7 +99,6 @@ ${examples(
     .option(
       "-w, --watch",
       "refresh every 2 seconds (in place on a terminal; changed runs as lines when piped)",
-      false,
     )
     .addHelpText(
       "after",
@@ -110,8 +109,8 @@ ${examples(
       ),
     )
     .action(
-      action((ctx, id: string, opts: { limit: number; state?: string; watch: boolean }) =>
-        runsCommand(ctx, id, opts),
+      action((ctx, id: string, opts: { limit: number; state?: string; watch?: boolean }) =>
+        runsCommand(ctx, id, { ...opts, watch: opts.watch ?? false }),
       ),
     );
 
@@ -123,7 +122,7 @@ ${examples(
     .argument(EXPORT_ID, "the export's id")
     .option("--start <time>", "first period's start, e.g. 2026-11-25T10:00:00Z (or a date: midnight UTC)")
     .option("--end <time>", "last period's end (exclusive)")
-    .option("--force", "export COMPLETED periods again (no duplicates: rows merge on uuid)", false)
+    .option("--force", "export COMPLETED periods again (no duplicates: rows merge on uuid)")
     .option("--no-wait", "return once exportRun has started the run")
     .addHelpText(
       "after",
@@ -134,8 +133,8 @@ ${examples(
       ),
     )
     .action(
-      action((ctx, id: string, opts: { start?: string; end?: string; force: boolean; wait: boolean }) =>
-        runCommand(ctx, id, opts),
+      action((ctx, id: string, opts: { start?: string; end?: string; force?: boolean; wait: boolean }) =>
+        runCommand(ctx, id, { ...opts, force: opts.force ?? false }),
       ),
     );
 
