@@ -48,8 +48,18 @@ async function backfillServer(opts: { failed?: number } = {}) {
       if (body.cancelBackfill) return { status: 200, body: { ...progress(polls), cancelled: true } };
       return {
         status: 202,
+        // The shape handlers/export-run.ts answers with.
         body: {
-          backfill: { id: BID, chunks: 4, periodsPerChunk: 24, estimatedRows: 4000, progressUrl: "x" },
+          backfill: {
+            id: BID,
+            export: "events-hourly",
+            state: "RUNNING",
+            chunks: 4,
+            periodsPerChunk: [24, 24, 24, 24],
+            estimatedRows: 4000,
+            concurrency: 3,
+            progress: `?export=events-hourly&backfill=${BID}`,
+          },
         },
       };
     }

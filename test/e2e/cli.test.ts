@@ -127,7 +127,7 @@ describe("bqx exports", () => {
       `${stack.projectId}.CliOk.events`,
       "US",
       expect.stringMatching(/^key projects\/local-project\/secrets\/.+\/versions\/1$/),
-      "-",
+      "no",
     ]);
     expect(lines.find((l) => l.startsWith("events-imp "))).toContain("impersonate bqx-cliimp@");
 
@@ -140,6 +140,7 @@ describe("bqx exports", () => {
       "persons-nogetdata",
     ]);
     expect(body.exports.find((e) => e.id === "events-cli")).toMatchObject({
+      paused: null,
       model: "events",
       teamId: TEAM,
       interval: "hour",

@@ -20,13 +20,24 @@ const credentials = z.looseObject({
   serviceAccount: z.string().optional(),
 });
 
-/** Set by exportRun when it paused the export's Scheduler job after repeated failures; null when not paused. */
+/** Set by exportRun when auto-pause paused the export's Scheduler job (core/export-state.ts); null when not. */
 const pausedRecord = z.looseObject({
   at: z.string().optional(),
   by: z.string().optional(),
   reason: z.string().optional(),
-  failures: z.number().optional(),
+  /** The failed runs that led to the pause (a count in older answers). */
+  failures: z.union([z.number(), z.array(z.unknown())]).optional(),
 });
+
+/** Auto-pause's pause and resume events, listed with the runs. */
+const exportEvent = z.looseObject({
+  event: z.string(),
+  at: z.string(),
+  by: z.string().optional(),
+  reason: z.string().optional(),
+  job: z.string().optional(),
+});
+export type ExportEvent = z.infer<typeof exportEvent>;
 
 export const exportsResponse = z.looseObject({
   exports: z.array(
@@ -64,7 +75,11 @@ export const runSummary = z.looseObject({
   definitionChanged: z.boolean().optional(),
 });
 export type RunSummary = z.infer<typeof runSummary>;
-export const runsResponse = z.looseObject({ export: z.string(), runs: z.array(runSummary) });
+export const runsResponse = z.looseObject({
+  export: z.string(),
+  runs: z.array(runSummary),
+  events: z.array(exportEvent).optional(),
+});
 
 /** One run in a POST's answer (handlers/export-run.ts describeOutcome). */
 export const postedRun = z.looseObject({
@@ -107,9 +122,11 @@ export const backfillStarted = z.looseObject({
   backfill: z.looseObject({
     id: z.string(),
     chunks: z.number(),
-    periodsPerChunk: z.number().optional(),
+    /** Periods in each chunk (one number per chunk), or one number for all. */
+    periodsPerChunk: z.union([z.number(), z.array(z.number())]).optional(),
     estimatedRows: z.number().optional(),
-    progressUrl: z.string().optional(),
+    /** Where progress is read: "?export=<id>&backfill=<bid>" on exportRun's URL. */
+    progress: z.string().optional(),
   }),
 });
 export type BackfillStarted = z.infer<typeof backfillStarted>["backfill"];

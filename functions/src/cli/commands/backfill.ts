@@ -107,9 +107,18 @@ function startedLine(
   b: BackfillStarted,
   c: Colors,
 ): string {
-  const perChunk = b.periodsPerChunk !== undefined ? ` of ${plural(b.periodsPerChunk, "period")}` : "";
+  const perChunk = periodsText(b.periodsPerChunk);
   const estimate = b.estimatedRows !== undefined ? `, about ${count(b.estimatedRows)} rows` : "";
   return `Backfill ${c.bold(b.id)} of ${exportId}, ${period(range)}: ${plural(b.chunks, "chunk")}${perChunk}${estimate}.`;
+}
+
+/** " of 24 periods", " of 1–24 periods" (chunks differ), or nothing. */
+function periodsText(periods: BackfillStarted["periodsPerChunk"]): string {
+  const list = periods === undefined ? [] : Array.isArray(periods) ? periods : [periods];
+  if (list.length === 0) return "";
+  const min = Math.min(...list);
+  const max = Math.max(...list);
+  return min === max ? ` of ${plural(min, "period")}` : ` of ${count(min)}–${count(max)} periods`;
 }
 
 /** One plain line of progress, as the non-terminal mode prints it. */

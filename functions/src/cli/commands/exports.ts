@@ -2,7 +2,7 @@
 import { expectAnswer } from "../client.js";
 import type { Ctx } from "../context.js";
 import { EXIT, type ExitCode } from "../errors.js";
-import { utc } from "../format.js";
+import { plural, utc } from "../format.js";
 import { lineWidth } from "../io.js";
 import { exportsResponse, type ExportEntry } from "../responses.js";
 import { renderTable } from "../table.js";
@@ -60,7 +60,9 @@ function pausedText(e: ExportEntry, c: Ctx["out"]["c"]): string {
   const parts = [
     p.at ? `since ${utc(p.at)}` : undefined,
     p.by ? `by ${p.by}` : undefined,
-    p.failures !== undefined ? `after ${p.failures} failures` : undefined,
+    p.failures !== undefined
+      ? `after ${plural(Array.isArray(p.failures) ? p.failures.length : p.failures, "failed run")}`
+      : undefined,
     p.reason,
   ].filter((x): x is string => x !== undefined && x !== "");
   return c.yellow(`yes${parts.length > 0 ? ` (${parts.join(", ")})` : ""}`);

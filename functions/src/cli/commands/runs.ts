@@ -4,9 +4,9 @@
 import { expectAnswer } from "../client.js";
 import type { Ctx } from "../context.js";
 import { EXIT, usageError, type ExitCode } from "../errors.js";
-import { bytes, count, duration, firstLine, period } from "../format.js";
+import { bytes, count, duration, firstLine, period, utc } from "../format.js";
 import { isInteractive, lineWidth, pollMs, type Colors } from "../io.js";
-import { runsResponse, type RunSummary } from "../responses.js";
+import { runsResponse, type ExportEvent, type RunSummary } from "../responses.js";
 import { renderTable } from "../table.js";
 
 export interface RunsOptions {
@@ -34,7 +34,10 @@ export async function runsCommand(ctx: Ctx, exportId: string, opts: RunsOptions)
   const first = await fetchRuns();
   if (!opts.watch) {
     if (ctx.out.json) ctx.out.emitJson(first);
-    else printRuns(ctx, exportId, first.runs);
+    else {
+      printRuns(ctx, exportId, first.runs);
+      printEvents(ctx, first.events ?? []);
+    }
     return EXIT.ok;
   }
   return watch(ctx, exportId, first.runs, fetchRuns);
@@ -98,6 +101,16 @@ function printRuns(ctx: Ctx, exportId: string, runs: RunSummary[]): void {
   for (const line of runsTable(runs, out.io.now(), out.c, width)) out.line(line);
   if (runs.some((r) => r.definitionChanged)) {
     out.line(out.c.yellow("* the first run after a change of the export's definition"));
+  }
+}
+
+/** Auto-pause's pause and resume events, newest first, under the runs. */
+function printEvents(ctx: Ctx, events: ExportEvent[]): void {
+  const { out } = ctx;
+  const recent = [...events].sort((a, b) => b.at.localeCompare(a.at)).slice(0, 5);
+  for (const e of recent) {
+    const text = `${e.event} ${utc(e.at)}${e.by ? ` by ${e.by}` : ""}${e.reason ? `: ${e.reason}` : ""}`;
+    out.line(e.event === "paused" ? out.c.yellow(`! ${text}`) : `  ${text}`);
   }
 }
 
