@@ -2,6 +2,7 @@
 // preflight check, pause and resume. Parses the command line (commander),
 // runs one command and returns its exit code (errors.ts EXIT); every failure
 // is one line on stderr that names the fix.
+import { readFileSync } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { attachCommand, backfillCommand, cancelCommand, statusCommand } from "./commands/backfill.js";
 import { checkCommand } from "./commands/check.js";
@@ -17,6 +18,18 @@ const EXPORT_ID = "<id>";
 
 function examples(...lines: string[]): string {
   return `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+}
+
+/** The product's version (package.json, three levels above src/cli and dist/cli). */
+function version(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL("../../../package.json", import.meta.url), "utf8")) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === "string" ? pkg.version : "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 function positiveInt(value: string): number {
@@ -52,6 +65,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<ExitCode> {
     )
     .option("--json", "print JSON for scripts (field names: README, Command line)")
     .option("--no-color", "no colours (also: NO_COLOR=1; never when piped)")
+    .version(version(), "-V, --version", "print bqx's version")
     .showHelpAfterError("(bqx --help, or bqx <command> --help, shows usage)")
     .exitOverride()
     .configureOutput({
