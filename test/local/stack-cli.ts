@@ -7,8 +7,9 @@
 // service account (its key in Secret Manager), stores two exports
 // (events-hourly, persons-hourly), and prints the endpoints, the
 // functions' environment as `export` lines, the variables and the bq alias that
-// point Google's tools (client libraries, gcloud, bq) at it, and ready-to-paste
-// curl commands.
+// point Google's tools (client libraries, gcloud, bq) at it, the lines for bqx
+// (the command line; the exports get their Cloud Scheduler jobs), and
+// ready-to-paste curl commands.
 //
 // Options: --events N (default 10,000 distinct events).
 import { floorToInterval } from "../../functions/src/core/periods.js";
@@ -16,6 +17,7 @@ import type { ExportDefinitionInput } from "../../functions/src/core/definition.
 import { generateSampleData } from "./clickhouse/sample-data.js";
 import { setUpGoogleTools } from "./google-tools.js";
 import { startLocalStack, LOCAL_PROJECT } from "./stack.js";
+import { prepareBqx } from "./bqx-env.js";
 
 const HOUR_MS = 3_600_000;
 /** The tools' token file is rewritten this often (local tokens last an hour). */
@@ -108,6 +110,14 @@ async function main(): Promise<void> {
       useJsonType: false,
     });
     const lastHour = { start: iso(new Date(hour.getTime() - HOUR_MS)), end: iso(hour) };
+    const bqxLines = await prepareBqx(
+      stack,
+      [
+        { id: "events-hourly", interval: "hour" },
+        { id: "persons-hourly", interval: "hour" },
+      ],
+      { exportId: "events-hourly", period: lastHour },
+    );
     const body = JSON.stringify({ exportId: "events-hourly", dataInterval: lastHour, force: true });
     const personsBody = JSON.stringify({ exportId: "persons-hourly", dataInterval: lastHour });
 
@@ -156,6 +166,8 @@ async function main(): Promise<void> {
     } else {
       out("(the Google Cloud SDK is not installed here: no gcloud or bq lines)");
     }
+    out("");
+    for (const line of bqxLines) out(line);
     out("");
     out(
       `Export the last full hour (${lastHour.start} to ${lastHour.end}) of team ${team}'s events, as a manual rerun:`,

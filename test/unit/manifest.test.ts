@@ -120,8 +120,41 @@ describe("manifest text", () => {
       state: "LOADING",
       attempt: 1,
       rows: 10,
+      bytes: m.bytes,
+      startedAt: m.createdAt,
+      job: "my-project:US.j",
       updatedAt: m.updatedAt,
+      definitionHash: undefined,
     });
     expect(summaryFromMetadata("o", {}).state).toBe("UNKNOWN");
+  });
+
+  it("summarises what bqx runs shows: the period from the name, the attempt's start, the error's first line", () => {
+    const failed = transition(
+      newAttempt(manifest("FAILED"), 2, new Date("2026-11-25T12:00:00Z"), {
+        writePath: "insert-new",
+        note: "retry",
+      }),
+      "FAILED",
+      new Date("2026-11-25T12:00:09Z"),
+      { error: { code: "PERMISSION_DENIED", message: "denied: grant x\nsecond line", retryable: false } },
+    );
+    const summary = summaryFromMetadata(
+      "runs/events-hourly/20261125T100000Z--20261125T110000Z.json",
+      manifestMetadata(failed),
+    );
+    expect(summary).toMatchObject({
+      period: { start: "2026-11-25T10:00:00.000Z", end: "2026-11-25T11:00:00.000Z" },
+      attempt: 2,
+      startedAt: "2026-11-25T12:00:00.000Z",
+      updatedAt: "2026-11-25T12:00:09.000Z",
+      error: { code: "PERMISSION_DENIED", retryable: false, message: "denied: grant x" },
+    });
+    expect(summary.job).toBeUndefined();
+    const long = manifestMetadata({
+      ...failed,
+      error: { code: "X", message: "y".repeat(5000), retryable: true },
+    });
+    expect(long.bqx_error_line).toHaveLength(400);
   });
 });

@@ -4,7 +4,7 @@
 import type { BigQuery, Job, JobMetadata, TableMetadata } from "@google-cloud/bigquery";
 import type { TableRef } from "../core/identifiers.js";
 import type { TableResource } from "../core/models.js";
-import type { JobInfo, JobRef, LoadSpec, QuerySpec, Warehouse } from "../app/ports.js";
+import type { DryRunSpec, JobInfo, JobRef, LoadSpec, QuerySpec, Warehouse } from "../app/ports.js";
 import { fromGoogleError, googleErrorStatus } from "./google-errors.js";
 
 const POLL_MS = [200, 400, 800, 1500, 3000];
@@ -107,6 +107,42 @@ export class BigQueryWarehouse implements Warehouse {
     } catch (err) {
       if (googleErrorStatus(err) === 404) return;
       throw fromGoogleError(err, `deleting table ${describe(ref)}`);
+    }
+  }
+
+  async dryRunQuery(spec: DryRunSpec): Promise<{ totalBytesProcessed: number }> {
+    // A dry run is validated and priced, never run, and not kept as a job:
+    // https://cloud.google.com/bigquery/docs/running-queries#dry-run
+    try {
+      const [job] = await this.bq.createJob({
+        location: spec.location,
+        configuration: { query: { query: spec.sql, useLegacySql: false }, dryRun: true },
+      });
+      const bytes = (job.metadata as JobMetadata).statistics?.totalBytesProcessed;
+      return { totalBytesProcessed: Number(bytes ?? 0) };
+    } catch (err) {
+      throw fromGoogleError(err, "running a dry-run query");
+    }
+  }
+
+  async listTables(projectId: string, datasetId: string, max: number): Promise<string[]> {
+    try {
+      const [tables] = await this.bq
+        .dataset(datasetId, { projectId })
+        .getTables({ maxResults: max, autoPaginate: false });
+      return tables.map((t) => t.id ?? "");
+    } catch (err) {
+      throw fromGoogleError(err, `listing the tables of ${projectId}:${datasetId}`);
+    }
+  }
+
+  async readRows(ref: TableRef, max: number): Promise<Record<string, unknown>[] | undefined> {
+    try {
+      const [rows] = await this.table(ref).getRows({ maxResults: max, autoPaginate: false });
+      return rows as Record<string, unknown>[];
+    } catch (err) {
+      if (googleErrorStatus(err) === 404) return undefined;
+      throw fromGoogleError(err, `reading rows of ${describe(ref)}`);
     }
   }
 

@@ -6,6 +6,7 @@ import type { ExportDefinition } from "../core/definition.js";
 import { summaryFromMetadata, type RunSummary } from "../core/manifest.js";
 import { manifestObject, manifestPrefix } from "../core/names.js";
 import {
+  compactTimestamp,
   isoSeconds,
   lastSettledPeriod,
   periodBefore,
@@ -140,8 +141,20 @@ export type RunHistoryEntry = RunSummary & { definitionChanged?: true };
  * GET ?export=<id>: the export's runs, newest first, from manifest metadata.
  * An export with neither a definition nor runs is EXPORT_NOT_FOUND.
  */
-export async function listRuns(exportId: string, deps: AppDeps, limit = 100): Promise<RunHistoryEntry[]> {
-  const listed = await deps.store.list(manifestPrefix(exportId));
+export async function listRuns(
+  exportId: string,
+  deps: AppDeps,
+  limit = 100,
+  /** Only runs whose period starts in [start, end) (bqx follows a rerun's periods with it). */
+  range?: Period,
+): Promise<RunHistoryEntry[]> {
+  const prefix = manifestPrefix(exportId);
+  // Manifest names sort by period start (runs/<export>/<compact start>--<end>.json).
+  const listed = range
+    ? (await deps.store.list(prefix, prefix + compactTimestamp(range.start))).filter(
+        (o) => o.name < prefix + compactTimestamp(range.end),
+      )
+    : await deps.store.list(prefix);
   if (listed.length === 0) await loadExport(exportId, deps.store);
   const runs = listed
     // Backfill chunks are listed by their backfill (GET ?export=&backfill=).

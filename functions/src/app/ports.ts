@@ -93,6 +93,24 @@ export interface Warehouse {
   runQuery(spec: QuerySpec): Promise<JobInfo>;
   /** Deletes the table; a missing one is fine. */
   deleteTable(ref: TableRef): Promise<void>;
+  /**
+   * Preflight (app/preflight.ts): a query dry run, which BigQuery validates
+   * and prices without running it; it needs only bigquery.jobs.create.
+   */
+  dryRunQuery(spec: DryRunSpec): Promise<{ totalBytesProcessed: number }>;
+  /** Preflight: up to `max` table IDs of the dataset (bigquery.tables.list). */
+  listTables(projectId: string, datasetId: string, max: number): Promise<string[]>;
+  /**
+   * Preflight: up to `max` rows of a table through tabledata.list
+   * (bigquery.tables.getData, no job); undefined when the table does not exist.
+   */
+  readRows(ref: TableRef, max: number): Promise<Record<string, unknown>[] | undefined>;
+}
+
+export interface DryRunSpec {
+  projectId: string;
+  location: string;
+  sql: string;
 }
 
 export interface WarehouseFactory {

@@ -246,35 +246,81 @@ export function manifestMetadata(m: RunManifest): Record<string, string> {
     ...(m.state === "FAILED" && m.error
       ? { bqx_error: m.error.code, bqx_retryable: String(m.error.retryable) }
       : {}),
+    // What `bqx runs` shows without reading each manifest: a few short values.
+    bqx_started: attemptStart(m),
+    ...(m.job ? { bqx_job: `${m.job.projectId}:${m.job.location}.${m.job.jobId}` } : {}),
+    ...(m.state === "FAILED" && m.error ? { bqx_error_line: errorLine(m.error.message) } : {}),
   };
+}
+
+/** When the current attempt began (its STAGING entry in the history). */
+function attemptStart(m: RunManifest): string {
+  const entry = m.history.find((h) => h.attempt === m.attempt && h.state === "STAGING");
+  return entry?.at ?? m.createdAt;
+}
+
+/** The first line of an error message, short enough for object metadata. */
+const ERROR_LINE_MAX = 400;
+function errorLine(message: string): string {
+  const line = message.split("\n", 1)[0] ?? "";
+  return line.length > ERROR_LINE_MAX ? `${line.slice(0, ERROR_LINE_MAX - 3)}...` : line;
+}
+
+/** The period in a manifest object's name (runs/<export>/<start>--<end>.json, compact UTC times). */
+function periodOfObject(object: string): { start: string; end: string } | undefined {
+  const m = /\/(\d{8}T\d{6}Z)--(\d{8}T\d{6}Z)\.json$/.exec(object);
+  if (!m) return undefined;
+  // As the manifest writes its period (Date.toISOString, milliseconds included).
+  const iso = (c: string) =>
+    `${c.slice(0, 4)}-${c.slice(4, 6)}-${c.slice(6, 8)}T${c.slice(9, 11)}:${c.slice(11, 13)}:${c.slice(13, 15)}.000Z`;
+  return { start: iso(m[1]!), end: iso(m[2]!) };
 }
 
 export interface RunSummary {
   object: string;
+  /** The run's period (ISO, UTC), read from the object's name. */
+  period?: { start: string; end: string };
   state: RunState | "UNKNOWN";
   attempt: number | undefined;
   rows: number | undefined;
+  /** Uncompressed NDJSON bytes staged by the current attempt. */
+  bytes?: number;
+  /** When the current attempt started; its duration runs to updatedAt once COMPLETED or FAILED. */
+  startedAt?: string;
   updatedAt: string | undefined;
+  /** The load job, as "project:location.job_id" (what `bq show -j` takes). */
+  job?: string;
   definitionHash: string | undefined;
-  /** FAILED runs: the error code, and whether calling again can help. */
-  error?: { code: string; retryable: boolean };
+  /** FAILED runs: the error code, whether calling again can help, and the message's first line. */
+  error?: { code: string; retryable: boolean; message?: string };
   trigger?: RunTrigger;
 }
 
 export function summaryFromMetadata(object: string, metadata: Record<string, string>): RunSummary {
   const state = metadata.bqx_state;
+  const period = periodOfObject(object);
   return {
     object,
+    ...(period ? { period } : {}),
     state: (RUN_STATES as readonly string[]).includes(state ?? "") ? (state as RunState) : "UNKNOWN",
     attempt: metadata.bqx_attempt ? Number(metadata.bqx_attempt) : undefined,
     rows: metadata.bqx_rows ? Number(metadata.bqx_rows) : undefined,
+    ...(metadata.bqx_bytes ? { bytes: Number(metadata.bqx_bytes) } : {}),
+    ...(metadata.bqx_started ? { startedAt: metadata.bqx_started } : {}),
     updatedAt: metadata.bqx_updated,
+    ...(metadata.bqx_job ? { job: metadata.bqx_job } : {}),
     definitionHash: metadata.bqx_definition,
     ...((RUN_TRIGGERS as readonly string[]).includes(metadata.bqx_trigger ?? "")
       ? { trigger: metadata.bqx_trigger as RunTrigger }
       : {}),
     ...(metadata.bqx_error
-      ? { error: { code: metadata.bqx_error, retryable: metadata.bqx_retryable === "true" } }
+      ? {
+          error: {
+            code: metadata.bqx_error,
+            retryable: metadata.bqx_retryable === "true",
+            ...(metadata.bqx_error_line ? { message: metadata.bqx_error_line } : {}),
+          },
+        }
       : {}),
   };
 }

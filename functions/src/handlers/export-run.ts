@@ -5,6 +5,7 @@
 // definition is invalid (the body says what to fix). 503: transient, the
 // caller (Cloud Scheduler) should retry.
 import { ExportError, toExportError, type ErrorCode } from "../core/errors.js";
+import type { Period } from "../core/periods.js";
 import { BACKFILL_ID_PATTERN, parseExportRequest } from "../core/request.js";
 import {
   backfillProgress,
@@ -18,6 +19,7 @@ import type { RunOutcome } from "../app/export-period.js";
 import { listRuns, runExportRequest } from "../app/export-request.js";
 import { exportEvents } from "../app/export-state.js";
 import { listExports } from "../app/export-store.js";
+import { runPreflight } from "../app/preflight.js";
 
 export interface HttpRequestLike {
   method: string;
@@ -71,8 +73,19 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
           "GET ?export=<export id> lists an export's runs; GET / lists the exports.",
         );
       }
+      const range = runsRange(req.query);
+      if (range === "invalid") {
+        return errorResult(
+          400,
+          "INVALID_REQUEST",
+          "GET ?export=<id>&start=<ISO time>&end=<ISO time> lists the runs whose period starts in [start, end); both are needed.",
+        );
+      }
       // Auto-pause's pause and resume events go next to the runs.
-      const [runs, events] = await Promise.all([listRuns(id, deps), exportEvents(deps.store, id)]);
+      const [runs, events] = await Promise.all([
+        listRuns(id, deps, 100, range),
+        exportEvents(deps.store, id),
+      ]);
       return { status: 200, body: { export: id, runs, events } };
     }
     if (req.method !== "POST") {
@@ -128,7 +141,8 @@ export async function handleExportRun(req: HttpRequestLike, deps: AppDeps): Prom
       case "cancelBackfill":
         return { status: 200, body: { backfill: await cancelBackfill(request, deps) } };
       case "check":
-        return errorResult(501, "INVALID_REQUEST", `${request.kind} is not available in this version yet.`);
+        // 200 whatever the checks found: `ok` and each line say it (bqx check exits 1 when !ok).
+        return { status: 200, body: await runPreflight(request.exportId, deps) };
     }
   } catch (err) {
     const e = toExportError(err);
@@ -162,6 +176,16 @@ function chunkResult(outcome: ChunkOutcome): HttpResult {
   if (outcome.kind === "skipped") return { status: 200, body: { skipped: outcome.reason } };
   const status = overallStatus([outcome]);
   return { status: status === 422 ? 200 : status, body: { runs: [describeOutcome(outcome)] } };
+}
+
+/** Optional ?start=&end= of GET ?export=<id>: both ISO times, start before end. */
+function runsRange(query: Record<string, unknown>): Period | undefined | "invalid" {
+  const { start, end } = query;
+  if (start === undefined && end === undefined) return undefined;
+  if (typeof start !== "string" || typeof end !== "string") return "invalid";
+  const range = { start: new Date(start), end: new Date(end) };
+  if (Number.isNaN(range.start.getTime()) || Number.isNaN(range.end.getTime())) return "invalid";
+  return range.start.getTime() < range.end.getTime() ? range : "invalid";
 }
 
 function header(req: HttpRequestLike, name: string): string | undefined {

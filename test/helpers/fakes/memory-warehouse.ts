@@ -105,6 +105,24 @@ export class MemoryWarehouse implements Warehouse {
     this.tables.delete(key(ref));
   }
 
+  async dryRunQuery(): Promise<{ totalBytesProcessed: number }> {
+    await this.yieldPoint();
+    return { totalBytesProcessed: 0 };
+  }
+
+  async listTables(_projectId: string, datasetId: string, max: number): Promise<string[]> {
+    await this.yieldPoint();
+    return [...this.tables.keys()]
+      .filter((k) => k.startsWith(`${datasetId}.`))
+      .slice(0, max)
+      .map((k) => k.slice(datasetId.length + 1));
+  }
+
+  async readRows(ref: TableRef, max: number): Promise<Row[] | undefined> {
+    await this.yieldPoint();
+    return this.tables.get(key(ref))?.rows.slice(0, max);
+  }
+
   async getJob(ref: JobRef): Promise<JobInfo | undefined> {
     await this.yieldPoint();
     if (this.faults.getJob?.()) throw unavailable(`reading job ${ref.jobId}`);
