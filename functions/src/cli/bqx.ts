@@ -1,4 +1,4 @@
-// The bqx executable's entry (bin/bqx.js runs the compiled copy).
+// The bqx executable's entry (functions/bin/bqx.js runs the compiled copy).
 import { runCli } from "./main.js";
 import { processIo } from "./io.js";
 

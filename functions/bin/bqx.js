@@ -5,7 +5,7 @@
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
-const entry = new URL("../functions/dist/cli/bqx.js", import.meta.url);
+const entry = new URL("../dist/cli/bqx.js", import.meta.url);
 if (!existsSync(fileURLToPath(entry))) {
   process.stderr.write(
     "bqx: error: the command line is not built (fix: run npm run build in the repository)\n",
