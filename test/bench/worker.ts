@@ -243,7 +243,7 @@ async function main(): Promise<void> {
       let rows = 0;
       let outBytes = 0;
       for await (const row of deps.source.rows(query)) {
-        const line = encoder.encode(JSON.parse(row) as Record<string, unknown>) + "\n";
+        const line = encoder.encodeText(row) + "\n";
         outBytes += Buffer.byteLength(line, "utf8");
         rows++;
       }
@@ -253,10 +253,7 @@ async function main(): Promise<void> {
     case "stage":
     case "stage-raw": {
       const encoder = createRowEncoder("events", job.useJsonType);
-      const encode =
-        job.mode === "stage"
-          ? (row: string) => encoder.encode(JSON.parse(row) as Record<string, unknown>)
-          : (row: string) => row;
+      const encode = job.mode === "stage" ? (row: string) => encoder.encodeText(row) : (row: string) => row;
       const staged = await stageRows({
         rows: deps.source.rows(query),
         encode,

@@ -43,7 +43,22 @@ async function sourceRows(period: Period, team = TEAM): Promise<Record<string, a
     lookbackDays: DEFAULT_LOOKBACK_DAYS,
   });
   const out: Record<string, any>[] = [];
-  for await (const line of stack.deps.source.rows(q)) out.push(JSON.parse(line));
+  for await (const line of stack.deps.source.rows(q)) {
+    const row = JSON.parse(line);
+    // set, set_once and ip are properties' top-level $set, $set_once and $ip (the fixtures'
+    // documents are plain JSON, so JSON.parse reads them as BigQuery does).
+    const props = row.properties ? JSON.parse(row.properties) : null;
+    const member = (key: string) =>
+      props && typeof props === "object" && props[key] !== null && props[key] !== undefined
+        ? JSON.stringify(props[key])
+        : null;
+    out.push({
+      ...row,
+      set: member("$set"),
+      set_once: member("$set_once"),
+      ip: typeof props?.$ip === "string" && props.$ip !== "" ? props.$ip : null,
+    });
+  }
   return out;
 }
 

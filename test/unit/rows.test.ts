@@ -1,6 +1,6 @@
 import { describe, it, expect } from "vitest";
 import { jsonDocument, jsonNumberFits, wellFormed } from "../../functions/src/core/json-text.js";
-import { createRowEncoder } from "../../functions/src/core/rows.js";
+import { createRowEncoder, type RowEncoder } from "../../functions/src/core/rows.js";
 import { loadFields, type ModelName } from "../../functions/src/core/models.js";
 import { isExportError } from "../../functions/src/core/errors.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
@@ -14,13 +14,10 @@ function eventRow(over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     uuid: "0191e0a4-0000-7000-8000-000000000001",
     event: "$pageview",
-    properties: '{"$browser":"Firefox"}',
+    properties: '{"$browser":"Firefox","$set":{"email":"a@example.com"},"$set_once":{},"$ip":"127.0.0.1"}',
     elements: "",
-    set: '{"email":"a@example.com"}',
-    set_once: "{}",
     distinct_id: "user-1",
     team_id: 1,
-    ip: "127.0.0.1",
     site_url: "",
     timestamp: "2026-11-25T10:00:00.123456Z",
     bq_ingested_timestamp: "2026-11-25T11:00:05.000001Z",
@@ -79,26 +76,148 @@ function jsonTypeOf(v: unknown): string | null {
   return typeof v;
 }
 
-describe("hostile properties: every case gives a loadable line", () => {
-  describe.each([
-    ["events", "properties"],
-    ["events", "set_once"],
-    ["persons", "properties"],
-  ] as const)("%s.%s", (model, column) => {
+/** Both ways in: the row as an object, and as the source's JSONEachRow line. */
+const PATHS = [
+  ["object", (enc: RowEncoder, row: Record<string, unknown>) => enc.encode(row)],
+  ["line", (enc: RowEncoder, row: Record<string, unknown>) => enc.encodeText(JSON.stringify(row))],
+] as const;
+
+describe.each(PATHS)("hostile properties, as %s: every case gives a loadable line", (_path, encodeWith) => {
+  describe.each(["events", "persons"] as const)("%s.properties", (model) => {
+    const rowOf = (source: string | null) =>
+      model === "events" ? eventRow({ properties: source }) : personRow({ properties: source });
     it.each(HOSTILE_PROPERTIES.map((c) => [c.name, c] as const))("JSON variant: %s", (_name, c) => {
-      const row = model === "events" ? eventRow({ [column]: c.source }) : personRow({ [column]: c.source });
-      const line = createRowEncoder(model, true).encode(row);
+      const line = encodeWith(createRowEncoder(model, true), rowOf(c.source));
       const parsed = checkLine(model, true, line);
-      expect(jsonTypeOf(parsed[column])).toBe(c.jsonType);
-      if (!c.jsonParseDiffers) expect(parsed[column]).toEqual(c.json);
+      expect(jsonTypeOf(parsed["properties"])).toBe(c.jsonType);
+      if (!c.jsonParseDiffers) expect(parsed["properties"]).toEqual(c.json);
       if (c.jsonTextContains) expect(line).toContain(c.jsonTextContains);
     });
 
     it.each(HOSTILE_PROPERTIES.map((c) => [c.name, c] as const))("STRING variant: %s", (_name, c) => {
-      const row = model === "events" ? eventRow({ [column]: c.source }) : personRow({ [column]: c.source });
-      const parsed = checkLine(model, false, createRowEncoder(model, false).encode(row));
-      expect(parsed[column]).toBe(c.string);
+      const parsed = checkLine(model, false, encodeWith(createRowEncoder(model, false), rowOf(c.source)));
+      expect(parsed["properties"]).toBe(c.string);
     });
+  });
+
+  // Every hostile value that is a JSON document, as the value of $set_once: it lands as it
+  // would as a whole document.
+  const asMembers = HOSTILE_PROPERTIES.filter(
+    (c) => c.source !== null && jsonDocument(c.source).kind === "json" && c.jsonType !== null,
+  );
+  it.each(asMembers.map((c) => [c.name, c] as const))("events.set_once from $set_once: %s", (_name, c) => {
+    const row = eventRow({ properties: `{"$set_once":${c.source ?? ""}}` });
+    const line = encodeWith(createRowEncoder("events", true), row);
+    const parsed = checkLine("events", true, line);
+    expect(jsonTypeOf(parsed["set_once"])).toBe(c.jsonType);
+    if (!c.jsonParseDiffers) expect(parsed["set_once"]).toEqual(c.json);
+    if (c.jsonTextContains) expect(line).toContain(c.jsonTextContains);
+    const asString = checkLine("events", false, encodeWith(createRowEncoder("events", false), row));
+    expect(typeof asString["set_once"]).toBe("string");
+  });
+});
+
+// PostHog's hostile test values (lone surrogates, numbers beyond int64, 1e400) anywhere in
+// properties made ClickHouse's JSONExtract* return nothing for the whole document.
+describe.each(PATHS)("set, set_once and ip come from properties, as %s", (_path, encodeWith) => {
+  const SET = '"$set":{"email":"a@example.com"}';
+  const REST = '"$set_once":{"first":1},"$ip":"203.0.113.7"';
+  it.each([
+    ["a lone surrogate escape elsewhere", `{"bad":"\\ud83e",${SET},${REST}}`],
+    ["a raw lone surrogate elsewhere", `{"bad":"\ud83e",${SET},${REST}}`],
+    ["an integer beyond int64 elsewhere", `{"big":123456789012345678901234567890,${SET},${REST}}`],
+    ["1e400 elsewhere", `{"huge":1e400,${SET},${REST}}`],
+    ["pretty-printed", `{\n  ${SET.replace(":", ": ")},\n  ${REST.replace(/,/g, ",\n  ")}\n}`],
+    ["the members last after a deep value", `{"deep":${"[".repeat(100)}${"]".repeat(100)},${SET},${REST}}`],
+    ["an escaped key", `{"\\u0024set":{"email":"a@example.com"},${REST}}`],
+    ["duplicate keys (the first counts, as in BigQuery)", `{${SET},${REST},"$set":{"email":"b"},"$ip":"x"}`],
+  ])("with %s", (_name, properties) => {
+    for (const useJsonType of [true, false]) {
+      const parsed = checkLine(
+        "events",
+        useJsonType,
+        encodeWith(createRowEncoder("events", useJsonType), eventRow({ properties })),
+      );
+      const doc = (v: unknown) => (useJsonType ? v : JSON.parse(v as string));
+      expect(doc(parsed["set"])).toEqual({ email: "a@example.com" });
+      expect(doc(parsed["set_once"])).toEqual({ first: 1 });
+      expect(parsed["ip"]).toBe("203.0.113.7");
+    }
+  });
+
+  it.each([
+    ["absent", "{}", null, null, null],
+    ["JSON null and an empty ip", '{"$set":null,"$set_once":{},"$ip":""}', null, "{}", null],
+    ["an ip that is not a string", '{"$ip":5,"$set":[1, 2]}', "[1,2]", null, null],
+    ["a string $set", '{"$set":"a\\"b"}', '"a\\"b"', null, null],
+    ["members only below the top level", '{"x":{"$set":{"a":1},"$ip":"1.2.3.4"}}', null, null, null],
+    ["properties not a JSON object", '[{"$set":{"a":1}}]', null, null, null],
+    ["properties invalid", '{"$set":{"a":1},"$ip":"1.2.3.4"', null, null, null],
+    ["no properties", null, null, null, null],
+    [
+      "a lone surrogate in $set (STRING keeps the escape)",
+      '{"$set":{"s":"\\ud83e"}}',
+      '{"s":"\\ud83e"}',
+      null,
+      null,
+    ],
+    ["1e400 in $set (STRING keeps the digits)", '{"$set":{ "n" : 1e400 }}', '{"n":1e400}', null, null],
+  ])("%s: STRING set/set_once/ip", (_name, properties, set, setOnce, ip) => {
+    const parsed = checkLine(
+      "events",
+      false,
+      encodeWith(createRowEncoder("events", false), eventRow({ properties })),
+    );
+    expect([parsed["set"], parsed["set_once"], parsed["ip"]]).toEqual([set, setOnce, ip]);
+  });
+
+  it("JSON set keeps a lone surrogate as U+FFFD and wide numbers as strings, as documents do", () => {
+    const enc = createRowEncoder("events", true);
+    const line = encodeWith(enc, eventRow({ properties: '{"$set":{"s":"\\ud83e","n":1e400}}' }));
+    expect(checkLine("events", true, line)["set"]).toEqual({ s: "\uFFFD", n: "1e400" });
+    // Counted once: in set (properties has them too, and counts its own).
+    expect(enc.stats).toMatchObject({ loneSurrogates: 2, wideNumbers: 2 });
+  });
+});
+
+describe("the line path", () => {
+  it("writes what the object path writes, for ClickHouse's lines and for hostile ones", () => {
+    const rows = [
+      eventRow(),
+      eventRow({ team_id: "9223372036854775807", distinct_id: 'quote " back \\ slash / \u2028' }),
+      eventRow({ distinct_id: "a\udc00", event: null, elements: '""' }),
+      eventRow({ properties: "", timestamp: "2026-11-25 10:00:00.5" }),
+      ...HOSTILE_PROPERTIES.map((c) => eventRow({ properties: c.source })),
+    ];
+    for (const useJsonType of [true, false]) {
+      const byObject = createRowEncoder("events", useJsonType);
+      const byLine = createRowEncoder("events", useJsonType);
+      for (const row of rows) {
+        const line = JSON.stringify(row);
+        expect(JSON.parse(byLine.encodeText(line))).toEqual(JSON.parse(byObject.encode(row)));
+      }
+      expect(byLine.stats).toEqual(byObject.stats);
+    }
+  });
+
+  it("parses a line in any other shape (keys reordered, spaces) rather than misreading it", () => {
+    const row = eventRow();
+    const reordered = JSON.stringify(Object.fromEntries(Object.entries(row).reverse()));
+    const spaced = JSON.stringify(row, null, 1).replace(/\n/g, "");
+    const expected = createRowEncoder("events", true).encode(row);
+    expect(createRowEncoder("events", true).encodeText(reordered)).toBe(expected);
+    expect(createRowEncoder("events", true).encodeText(spaced)).toBe(expected);
+  });
+
+  it("copies ClickHouse's string literals as they are", () => {
+    const line =
+      '{"uuid":"0191e0a4-0000-7000-8000-000000000001","event":"a\\"b\\\\","properties":null,' +
+      '"elements":"\\"\\"","distinct_id":"x\\u0001y","team_id":"1","site_url":"",' +
+      '"timestamp":"2026-11-25T10:00:00.123456Z","bq_ingested_timestamp":"2026-11-25T11:00:05.000001Z"}';
+    const out = createRowEncoder("events", false).encodeText(line);
+    expect(out).toContain('"event":"a\\"b\\\\"');
+    expect(out).toContain('"elements":"\\"\\""');
+    expect(JSON.parse(out)).toMatchObject({ distinct_id: "x\u0001y", team_id: 1, set: null, ip: null });
   });
 });
 
@@ -150,14 +269,16 @@ describe("jsonNumberFits follows ZetaSQL's exact number mode", () => {
 describe("stats count what was changed", () => {
   it("counts invalid documents, wide numbers, lone surrogates and deep nesting", () => {
     const enc = createRowEncoder("events", true);
-    enc.encode(eventRow({ properties: "{oops", set: '{"n":1e400,"m":1e401}', set_once: '"\\ud800"' }));
+    enc.encode(eventRow({ properties: "{oops" }));
+    enc.encode(eventRow({ properties: '{"$set":{"n":1e400,"m":1e401},"$set_once":"\\ud800"}' }));
     enc.encode(eventRow({ properties: "[".repeat(501) + "]".repeat(501), distinct_id: "a\udc00" }));
     expect(enc.stats).toMatchObject({
-      rows: 2,
+      rows: 3,
       invalidJson: 1,
       tooDeep: 1,
-      wideNumbers: 2,
-      loneSurrogates: 2,
+      // In properties, and again in the set/set_once taken from it.
+      wideNumbers: 4,
+      loneSurrogates: 3,
     });
   });
   it("keeps the earliest and latest event timestamp, as fixed-width text that sorts as time", () => {
@@ -261,7 +382,12 @@ describe("whole rows", () => {
     expect(parsed).toEqual({
       uuid: "0191e0a4-0000-7000-8000-000000000001",
       event: "$pageview",
-      properties: { $browser: "Firefox" },
+      properties: {
+        $browser: "Firefox",
+        $set: { email: "a@example.com" },
+        $set_once: {},
+        $ip: "127.0.0.1",
+      },
       elements: "",
       set: { email: "a@example.com" },
       set_once: {},

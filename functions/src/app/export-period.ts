@@ -236,7 +236,7 @@ async function stageAndLoad(
     const encoder = createRowEncoder(def.model, table.useJsonType);
     const staged = await stageRows({
       rows: deps.source.rows(query),
-      encode: (row) => encoder.encode(JSON.parse(row) as Record<string, unknown>),
+      encode: (row) => encoder.encodeText(row),
       store: deps.store,
       prefix,
       partBytes: deps.settings.partBytes,

@@ -116,6 +116,15 @@ const LITERALS = ["true", "false", "null"] as const;
 // eslint-disable-next-line no-control-regex -- raw control characters are what JSON strings may not hold
 const PLAIN_RUN = /[^"\\\u0000-\u001f\ud800-\udfff]*/y;
 
+interface ScanOptions {
+  /** Remove all whitespace between tokens (JSONExtractRaw's spelling), not only whitespace holding a newline. */
+  compact?: boolean;
+  /** Text for a STRING column: leave numbers and surrogate escapes as written. */
+  keepText?: boolean;
+  /** Top-level member names whose value spans to record. */
+  wanted?: ReadonlySet<string>;
+}
+
 class InvalidJson extends Error {}
 class TooDeep extends Error {}
 
@@ -141,8 +150,21 @@ class JsonScanner {
   private parts: string[] | undefined;
   wideNumbers = 0;
   loneSurrogates = 0;
+  /** Source spans [start, end) of the wanted top-level members' values, first occurrence each. */
+  readonly members = new Map<string, [number, number]>();
 
-  constructor(private readonly text: string) {}
+  private readonly compact: boolean;
+  private readonly keepText: boolean;
+  private readonly wanted: ReadonlySet<string> | undefined;
+
+  constructor(
+    private readonly text: string,
+    opts: ScanOptions = {},
+  ) {
+    this.compact = opts.compact ?? false;
+    this.keepText = opts.keepText ?? false;
+    this.wanted = opts.wanted;
+  }
 
   /** The loadable text, or "" when there is no document (empty or only whitespace). */
   run(): string {
@@ -175,7 +197,7 @@ class JsonScanner {
       } else break;
     }
     // A raw newline would end the NDJSON line: drop whitespace that holds one.
-    if (newline) this.edit(start, this.i, "");
+    if (newline || (this.compact && this.i > start)) this.edit(start, this.i, "");
   }
 
   private value(depth: number): void {
@@ -191,15 +213,21 @@ class JsonScanner {
         return;
       }
       for (;;) {
+        let member: string | undefined;
         if (c === Ch.LBrace) {
           if (t.charCodeAt(this.i) !== Ch.Quote) throw new InvalidJson();
+          const keyStart = this.i;
           this.string();
+          if (depth === 0 && this.wanted) member = this.wantedKey(keyStart, this.i);
           this.skipWs();
           if (t.charCodeAt(this.i) !== Ch.Colon) throw new InvalidJson();
           this.i++;
           this.skipWs();
         }
+        const valueStart = this.i;
         this.value(depth + 1);
+        // The first of duplicate keys, as BigQuery's JSON keeps it.
+        if (member !== undefined && !this.members.has(member)) this.members.set(member, [valueStart, this.i]);
         this.skipWs();
         const next = t.charCodeAt(this.i);
         this.i++;
@@ -282,7 +310,18 @@ class JsonScanner {
     }
   }
 
+  /** The key literal text[from, to) if it names a wanted member (escapes decoded), else undefined. */
+  private wantedKey(from: number, to: number): string | undefined {
+    const raw = this.text.slice(from + 1, to - 1);
+    const key = raw.includes("\\") ? (JSON.parse(this.text.slice(from, to)) as string) : raw;
+    return this.wanted?.has(key) ? key : undefined;
+  }
+
   private loneSurrogate(width: number): void {
+    if (this.keepText) {
+      this.i += width;
+      return;
+    }
     this.loneSurrogates++;
     this.edit(this.i, this.i + width, "\\ufffd");
     this.i += width;
@@ -314,7 +353,7 @@ class JsonScanner {
       if (this.i === from) throw new InvalidJson();
     }
     const literal = t.slice(start, this.i);
-    if (!jsonNumberFits(literal)) {
+    if (!this.keepText && !jsonNumberFits(literal)) {
       this.wideNumbers++;
       this.edit(start, this.i, `"${literal}"`);
     }
@@ -330,18 +369,7 @@ class JsonScanner {
   }
 }
 
-/**
- * Classifies a JSON-ish source value for a JSON column and, when it is
- * loadable, returns the text to embed (the source text itself unless an edit
- * was needed).
- */
-export function jsonDocument(
-  source: unknown,
-  stats: TextFixes = { wideNumbers: 0, loneSurrogates: 0 },
-): JsonDocument {
-  if (source === null || source === undefined) return { kind: "null" };
-  const text = typeof source === "string" ? source : (JSON.stringify(source) ?? "");
-  const scanner = new JsonScanner(text);
+function scan(scanner: JsonScanner, stats: TextFixes): JsonDocument {
   try {
     const out = scanner.run();
     stats.wideNumbers += scanner.wideNumbers;
@@ -354,4 +382,67 @@ export function jsonDocument(
     if (err instanceof InvalidJson) return { kind: "invalid" };
     throw err;
   }
+}
+
+function sourceText(source: unknown): string {
+  return typeof source === "string" ? source : (JSON.stringify(source) ?? "");
+}
+
+/**
+ * Classifies a JSON-ish source value for a JSON column and, when it is
+ * loadable, returns the text to embed (the source text itself unless an edit
+ * was needed).
+ */
+export function jsonDocument(
+  source: unknown,
+  stats: TextFixes = { wideNumbers: 0, loneSurrogates: 0 },
+): JsonDocument {
+  if (source === null || source === undefined) return { kind: "null" };
+  return scan(new JsonScanner(sourceText(source)), stats);
+}
+
+/** A document and the raw source text of some of its top-level members. */
+export interface DocumentWithMembers {
+  doc: JsonDocument;
+  /**
+   * Wanted member name → its value's source text (the first of duplicate
+   * keys). Empty unless the document is a loadable JSON object.
+   */
+  members: Map<string, string>;
+}
+
+/**
+ * jsonDocument, and in the same scan the values of the wanted top-level
+ * members (`$set`, `$ip` of event properties), with the tolerance of the
+ * document itself: whatever else the document holds (lone surrogates, numbers
+ * beyond int64, 1e400), a loadable document yields its members.
+ */
+export function jsonDocumentWithMembers(
+  source: unknown,
+  wanted: ReadonlySet<string>,
+  stats: TextFixes = { wideNumbers: 0, loneSurrogates: 0 },
+): DocumentWithMembers {
+  if (source === null || source === undefined) return { doc: { kind: "null" }, members: new Map() };
+  const text = sourceText(source);
+  const scanner = new JsonScanner(text, { wanted });
+  const doc = scan(scanner, stats);
+  const members = new Map<string, string>();
+  if (doc.kind === "json") {
+    for (const [name, [from, to]] of scanner.members) members.set(name, text.slice(from, to));
+  }
+  return { doc, members };
+}
+
+/**
+ * A member's value (a slice of a valid document) as JSONExtractRaw spells it:
+ * no whitespace between tokens. For a JSON column (`keepText` false) also
+ * loadable: lone surrogates and wide numbers rewritten as in documents; for a
+ * STRING column the text keeps them as written.
+ */
+export function compactJson(
+  valueText: string,
+  keepText: boolean,
+  stats: TextFixes = { wideNumbers: 0, loneSurrogates: 0 },
+): JsonDocument {
+  return scan(new JsonScanner(valueText, { compact: true, keepText }), stats);
 }

@@ -117,8 +117,8 @@ export const DELETED_FLAG = "bqx_deleted";
 
 /**
  * The columns of a load: the model's, plus the deletion flag for persons
- * (which always load into a stage table). The source query yields exactly
- * these, in this order.
+ * (which always load into a stage table). The source query yields these in
+ * this order, less the columns derived from properties (sourceColumns).
  */
 export function loadFields(model: ModelName, useJsonType: boolean): FieldSpec[] {
   const fields = modelFields(model, useJsonType);
@@ -132,6 +132,26 @@ export function loadFields(model: ModelName, useJsonType: boolean): FieldSpec[] 
       description: "The key was deleted in PostHog: the MERGE removes it from the destination",
     },
   ];
+}
+
+/**
+ * Events columns PostHog derives from `properties` (set ← $set, set_once ←
+ * $set_once, ip ← $ip). The row encoder takes them from the document it
+ * already scans, so any document that loads as `properties` yields them
+ * (ClickHouse's JSON functions reject a whole document for one lone surrogate
+ * or a number beyond int64); the source query does not emit them.
+ */
+export const PROPERTIES_MEMBERS: Readonly<Record<ModelName, Readonly<Record<string, string>>>> = {
+  events: { set: "$set", set_once: "$set_once", ip: "$ip" },
+  persons: {},
+};
+
+/** The columns the source query yields, in order: the load's, less those derived from properties. */
+export function sourceColumns(model: ModelName): string[] {
+  const derived = PROPERTIES_MEMBERS[model];
+  return loadFields(model, false)
+    .map((f) => f.name)
+    .filter((name) => !(name in derived));
 }
 
 /** Columns whose values are JSON documents (STRING or JSON typed). */

@@ -1,7 +1,11 @@
 // NDJSON rows for a BigQuery load (sourceFormat NEWLINE_DELIMITED_JSON) with
-// the model's schema. On the hot path: a line is built by concatenation from a
-// per-model plan, and JSON documents that are already loadable are copied as
-// they are, never parsed into objects and serialised again.
+// the model's schema. On the hot path: the source's JSONEachRow line is cut
+// into its fields' literals (no JSON.parse of the row), a line is built by
+// concatenation from a per-model plan, string literals that are already
+// loadable are copied as they are, and JSON documents that are already
+// loadable are embedded as they are, never parsed into objects and serialised
+// again. A line the cutter does not recognise goes through JSON.parse and the
+// same rules.
 //
 // Rules for hostile values (the README's table repeats them):
 // - STRING columns (and the JSON-ish columns of the STRING variant) keep the
@@ -19,13 +23,25 @@
 //       underflow): kept as JSON strings with their original digits;
 //     * newlines and other whitespace between tokens: removed;
 //     * empty or whitespace-only text, or SQL NULL: NULL.
+// - set / set_once / ip (events): the first top-level `$set`, `$set_once`,
+//   `$ip` of a properties document that loads as a JSON object, whatever else
+//   it holds; set/set_once as JSONExtractRaw spells the value (no whitespace),
+//   NULL when absent or JSON null; ip NULL unless a non-empty string. A
+//   properties text that is not a JSON object yields NULL for all three.
 // - INT64: numbers or decimal strings; beyond 2^53 they are written quoted,
 //   as BigQuery asks for integers JSON numbers cannot carry exactly.
 // - TIMESTAMP: ISO 8601 / ClickHouse "YYYY-MM-DD hh:mm:ss[.ffffff]" in UTC,
 //   written as "YYYY-MM-DDThh:mm:ss[.ffffff]Z" (at most microseconds).
 import { ExportError } from "./errors.js";
-import { jsonDocument, wellFormed, type TextFixes } from "./json-text.js";
-import { jsonColumns, loadFields, type ModelName } from "./models.js";
+import {
+  compactJson,
+  jsonDocument,
+  jsonDocumentWithMembers,
+  wellFormed,
+  type JsonDocument,
+  type TextFixes,
+} from "./json-text.js";
+import { jsonColumns, loadFields, PROPERTIES_MEMBERS, sourceColumns, type ModelName } from "./models.js";
 
 /** What the encoder changed, for run logs and tests. Counts values, not rows. */
 export interface EncodeStats extends TextFixes {
@@ -66,7 +82,11 @@ function stringValue(v: unknown, stats: EncodeStats): string {
 }
 
 function jsonValue(v: unknown, stats: EncodeStats): string {
-  const doc = jsonDocument(v, stats);
+  return documentValue(jsonDocument(v, stats), v, stats);
+}
+
+/** A scanned document as a JSON column's value. */
+function documentValue(doc: JsonDocument, v: unknown, stats: EncodeStats): string {
   switch (doc.kind) {
     case "null":
       return "null";
@@ -144,10 +164,13 @@ interface ColumnPlan {
   /** `{"name":` or `,"name":` */
   prefix: string;
   kind: ColumnKind;
+  /** Taken from this top-level member of `properties`, not from the source row. */
+  member?: string;
 }
 
 function plan(model: ModelName, useJsonType: boolean): ColumnPlan[] {
   const jsonish = new Set(jsonColumns(model));
+  const members = PROPERTIES_MEMBERS[model];
   return loadFields(model, useJsonType).map((f, index) => {
     const kind: ColumnKind =
       f.type === "INT64"
@@ -161,61 +184,235 @@ function plan(model: ModelName, useJsonType: boolean): ColumnPlan[] {
                 ? "json"
                 : "document"
               : "string";
-    return { name: f.name, prefix: `${index === 0 ? "{" : ","}${JSON.stringify(f.name)}:`, kind };
+    const member = members[f.name];
+    return {
+      name: f.name,
+      prefix: `${index === 0 ? "{" : ","}${JSON.stringify(f.name)}:`,
+      kind,
+      ...(member !== undefined ? { member } : {}),
+    };
   });
 }
 
 export interface RowEncoder {
-  /** One NDJSON line for the row, without the trailing newline. */
+  /** One NDJSON line for a source row given as JSON text (a JSONEachRow line), without the newline. */
+  encodeText(text: string): string;
+  /** One NDJSON line for a source row given as an object, without the trailing newline. */
   encode(row: Record<string, unknown>): string;
   readonly stats: EncodeStats;
 }
 
-/** An encoder for one model and variant; keep one per stream for its stats. */
 /** The events column whose range bounds the insert-only MERGE (the partitioning column). */
 const EVENT_TIME = "timestamp";
+const PROPERTIES = "properties";
 
+// ---------------------------------------------------------------- field literals
+
+const QUOTE = 34;
+const BACKSLASH = 92;
+const COMMA = 44;
+const RBRACE = 125;
+
+/** Index just past the string literal that opens at `from`, or -1 when it does not close. */
+function stringEnd(text: string, from: number): number {
+  let at = from + 1;
+  for (;;) {
+    const q = text.indexOf('"', at);
+    if (q < 0) return -1;
+    let slashes = 0;
+    while (text.charCodeAt(q - 1 - slashes) === BACKSLASH) slashes++;
+    if (slashes % 2 === 0) return q + 1;
+    at = q + 1;
+  }
+}
+
+/**
+ * Cuts a JSONEachRow line with exactly these keys in this order into its
+ * values' literals (ClickHouse writes rows so: no whitespace, columns in
+ * SELECT order). Undefined for any other shape: the caller parses it instead.
+ */
+function cutFields(text: string, keys: readonly string[]): string[] | undefined {
+  if (text.charCodeAt(0) !== 123) return undefined;
+  const values: string[] = new Array<string>(keys.length);
+  let i = 1;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k]!;
+    if (!text.startsWith(key, i)) return undefined;
+    i += key.length;
+    let end: number;
+    if (text.charCodeAt(i) === QUOTE) {
+      end = stringEnd(text, i);
+      if (end < 0) return undefined;
+    } else {
+      end = i;
+      for (let c = text.charCodeAt(end); c !== COMMA && c !== RBRACE; c = text.charCodeAt(end)) {
+        if (Number.isNaN(c)) return undefined;
+        end++;
+      }
+    }
+    values[k] = text.slice(i, end);
+    i = end;
+    if (text.charCodeAt(i) !== (k === keys.length - 1 ? RBRACE : COMMA)) return undefined;
+    i++;
+  }
+  return i === text.length ? values : undefined;
+}
+
+/** A string literal whose text needs no rewriting: no escapes that could hide a surrogate, none raw. */
+function plainLiteral(literal: string): boolean {
+  return literal.charCodeAt(0) === QUOTE && !literal.includes("\\u") && wellFormed(literal) === literal;
+}
+
+/** A string literal's text (JSON.parse only when it has escapes). */
+function literalText(literal: string): unknown {
+  if (literal.charCodeAt(0) === QUOTE && !literal.includes("\\")) return literal.slice(1, -1);
+  return JSON.parse(literal) as unknown;
+}
+
+// ---------------------------------------------------------------- encoder
+
+/** An encoder for one model and variant; keep one per stream for its stats. */
 export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEncoder {
   const columns = plan(model, useJsonType);
   const stats = emptyStats();
+  const sourceKeys = sourceColumns(model);
+  // Per load column: its index among the source's fields (-1: derived from properties).
+  const sourceIndex = columns.map((c) => (c.member === undefined ? sourceKeys.indexOf(c.name) : -1));
+  const keyPrefixes = sourceKeys.map((name) => `${JSON.stringify(name)}:`);
+  const wanted = new Set(columns.flatMap((c) => (c.member === undefined ? [] : [c.member])));
+  const wantedNames = [...wanted];
+  const propertiesKind = columns.find((c) => c.name === PROPERTIES)?.kind;
+  // Throwaway counts for scans whose text is not what gets loaded.
+  const uncounted: TextFixes = { wideNumbers: 0, loneSurrogates: 0 };
+
+  const noteTimestamp = (value: string) => {
+    if (value === "null") return;
+    const key = timestampKey(value);
+    if (stats.timestampMin === undefined || key < stats.timestampMin) stats.timestampMin = key;
+    if (stats.timestampMax === undefined || key > stats.timestampMax) stats.timestampMax = key;
+  };
+
+  /** A column's value given as a JS value (the object path, or a literal that needs parsing). */
+  const fromValue = (c: ColumnPlan, v: unknown): string => {
+    switch (c.kind) {
+      case "string":
+        return stringValue(v, stats);
+      case "document":
+        // No document is NULL in both variants (as the source query maps '').
+        return v === "" ? "null" : stringValue(v, stats);
+      case "json":
+        return jsonValue(v, stats);
+      case "int64":
+        return int64Value(c.name, v);
+      case "bool":
+        return boolValue(c.name, v);
+      case "timestamp":
+        return timestampValue(c.name, v);
+    }
+  };
+
+  /** A column's value given as its literal in the source line. */
+  const fromLiteral = (c: ColumnPlan, literal: string): string => {
+    if (literal === "null") return "null";
+    switch (c.kind) {
+      case "string":
+        return plainLiteral(literal) ? literal : fromValue(c, literalText(literal));
+      case "document":
+        if (literal === '""') return "null";
+        return plainLiteral(literal) ? literal : fromValue(c, literalText(literal));
+      case "int64":
+        return int64Value(c.name, literal.charCodeAt(0) === QUOTE ? literalText(literal) : literal);
+      case "timestamp":
+        return timestampValue(c.name, literalText(literal));
+      case "bool":
+      case "json":
+        return fromValue(c, JSON.parse(literal) as unknown);
+    }
+  };
+
+  /**
+   * properties, and its members for the derived columns. The JSON variant
+   * scans the document anyway; the STRING variant copies it and scans only
+   * when it may hold a wanted key (its name, or an escape that could spell one).
+   * `literal`: the field as the source line wrote it (the text path).
+   */
+  const properties = (
+    c: ColumnPlan,
+    literal: string | undefined,
+    v: () => unknown,
+  ): { value: string; members: Map<string, string> | undefined } => {
+    if (c.kind === "json") {
+      const source = v();
+      const { doc, members } = jsonDocumentWithMembers(source, wanted, stats);
+      return { value: documentValue(doc, source, stats), members };
+    }
+    const value = literal !== undefined ? fromLiteral(c, literal) : fromValue(c, v());
+    if (wanted.size === 0 || value === "null") return { value, members: undefined };
+    const probe = literal ?? value;
+    if (!wantedNames.some((name) => probe.includes(name)) && !probe.includes("\\u")) {
+      return { value, members: undefined };
+    }
+    const source = v();
+    const text = typeof source === "string" ? source : JSON.stringify(source);
+    return { value, members: jsonDocumentWithMembers(text, wanted, uncounted).members };
+  };
+
+  /** A derived column from its member's source text (undefined: absent). */
+  const fromMember = (c: ColumnPlan, text: string | undefined): string => {
+    if (text === undefined) return "null";
+    if (c.kind === "string") {
+      // JSONExtractString: the text of a string, nothing for any other value.
+      if (text.charCodeAt(0) !== QUOTE) return "null";
+      const s = JSON.parse(text) as string;
+      return s === "" ? "null" : stringValue(s, stats);
+    }
+    const doc = compactJson(text, c.kind !== "json", stats);
+    if (doc.kind !== "json") return "null";
+    return c.kind === "json" ? doc.text : stringValue(doc.text, stats);
+  };
+
+  const build = (valueOf: (c: ColumnPlan, index: number) => string): string => {
+    let line = "";
+    for (let k = 0; k < columns.length; k++) {
+      const c = columns[k]!;
+      const value = valueOf(c, k);
+      if (c.name === EVENT_TIME && c.kind === "timestamp") noteTimestamp(value);
+      line += c.prefix + value;
+    }
+    stats.rows++;
+    return line + "}";
+  };
+
+  const encode = (row: Record<string, unknown>): string => {
+    let members: Map<string, string> | undefined;
+    return build((c) => {
+      if (c.member !== undefined) return fromMember(c, members?.get(c.member));
+      if (c.name === PROPERTIES && propertiesKind !== undefined) {
+        const p = properties(c, undefined, () => row[c.name]);
+        members = p.members;
+        return p.value;
+      }
+      return fromValue(c, row[c.name]);
+    });
+  };
+
   return {
     stats,
-    encode(row) {
-      let line = "";
-      for (const c of columns) {
-        const v = row[c.name];
-        line += c.prefix;
-        switch (c.kind) {
-          case "string":
-            line += stringValue(v, stats);
-            break;
-          case "document":
-            // No document is NULL in both variants (as the source query maps '').
-            line += v === "" ? "null" : stringValue(v, stats);
-            break;
-          case "json":
-            line += jsonValue(v, stats);
-            break;
-          case "int64":
-            line += int64Value(c.name, v);
-            break;
-          case "bool":
-            line += boolValue(c.name, v);
-            break;
-          case "timestamp": {
-            const value = timestampValue(c.name, v);
-            line += value;
-            if (c.name === EVENT_TIME && value !== "null") {
-              const key = timestampKey(value);
-              if (stats.timestampMin === undefined || key < stats.timestampMin) stats.timestampMin = key;
-              if (stats.timestampMax === undefined || key > stats.timestampMax) stats.timestampMax = key;
-            }
-            break;
-          }
+    encode,
+    encodeText(text) {
+      const literals = cutFields(text, keyPrefixes);
+      if (!literals) return encode(JSON.parse(text) as Record<string, unknown>);
+      let members: Map<string, string> | undefined;
+      return build((c, k) => {
+        if (c.member !== undefined) return fromMember(c, members?.get(c.member));
+        const literal = literals[sourceIndex[k]!]!;
+        if (c.name === PROPERTIES) {
+          const p = properties(c, literal, () => (literal === "null" ? null : literalText(literal)));
+          members = p.members;
+          return p.value;
         }
-      }
-      stats.rows++;
-      return line + "}";
+        return fromLiteral(c, literal);
+      });
     },
   };
 }

@@ -5,17 +5,17 @@
 // varies in structure (which filters apply) and in the validated database name.
 //
 // Result contract (read as JSONEachRow), relied on by core/rows.ts:
-// - columns are exactly loadFields(model) in order (12 for events; for persons
-//   the 6 model columns and the bqx_deleted flag, true or false);
+// - columns are exactly sourceColumns(model) in order: for events the model's
+//   12 less set, set_once and ip, which the encoder takes from properties
+//   (ClickHouse's JSON functions return nothing for a whole document that
+//   holds one lone surrogate escape or a number beyond int64); for persons the
+//   6 model columns and the bqx_deleted flag, true or false;
 // - timestamps are "YYYY-MM-DDThh:mm:ss.ffffffZ" (UTC, 6 fractional digits),
 //   formatted in SQL from DateTime64(6), independent of session settings;
 // - team_id and the two versions are decimal strings (64-bit quoting on, in the
 //   query's own SETTINGS), written by the encoder with every digit;
 // - uuid and person_id are canonical lowercase UUID strings;
 // - properties is the source JSON text, NULL when the source holds '';
-// - set / set_once are the JSON text of properties.$set / $set_once, NULL when
-//   the key is absent or JSON null;
-// - ip is properties.$ip, NULL when absent or empty;
 // - elements is elements_chain as a JSON string literal and site_url is '',
 //   both as PostHog's own BigQuery export writes these deprecated columns;
 // - bq_ingested_timestamp is the export time passed in (one value per run, so
@@ -229,11 +229,8 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
     ev_event AS event,
     nullIf(ev_properties, '') AS properties,
     toJSONString(ev_elements_chain) AS elements,
-    nullIf(nullIf(JSONExtractRaw(ev_properties, '$set'), ''), 'null') AS \`set\`,
-    nullIf(nullIf(JSONExtractRaw(ev_properties, '$set_once'), ''), 'null') AS set_once,
     ev_distinct_id AS distinct_id,
     ev_team_id AS team_id,
-    nullIf(JSONExtractString(ev_properties, '$ip'), '') AS ip,
     '' AS site_url,
     ${isoMicros("ev_timestamp")} AS \`timestamp\`,
     ${isoMicros(`{exported_at:${DT}}`)} AS bq_ingested_timestamp
