@@ -5,15 +5,15 @@
 //
 // Modes (all read the same ClickHouse events query of one period):
 //   floor        raw-copy floor: the query's JSONEachRow bytes from
-//                @clickhouse/client exec() (no row split), gzip level 6, uploaded
+//                @clickhouse/client exec() (no row split), gzip at stageRows' level, uploaded
 //                unchanged with the product's ObjectStore.upload, split at partBytes
 //   stage        stageRows() exactly as exportPeriod calls it: real encoder
 //   export       the exportRun HTTP call (a functions host in this process) until
 //                it answers, then until the run's manifest says COMPLETED
 // Breakdown modes (no product code changed, only parts left out):
 //   rows         ClickHouseSource.rows() only: the client's row split, nothing else
-//   encode       rows + JSON.parse + encoder.encode, no gzip, no upload
-//   stage-raw    stageRows() with an identity encode: no JSON.parse, no encoder
+//   encode       rows + encoder.encodeText (the line cut into fields), no gzip, no upload
+//   stage-raw    stageRows() with an identity encode: no encoder
 //   gzip-only    raw bytes → gzip → discarded, no upload
 import { once } from "node:events";
 import { Writable } from "node:stream";
@@ -22,7 +22,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
 import { registerExport } from "../../functions/src/app/export-store.js";
 import { createClickHouseClient } from "../../functions/src/adapters/clickhouse.js";
-import { stageRows } from "../../functions/src/app/stage-rows.js";
+import { STAGE_GZIP_LEVEL, stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { parseManifest } from "../../functions/src/core/manifest.js";
 import { manifestObject, partObject } from "../../functions/src/core/names.js";
@@ -47,7 +47,7 @@ export interface BenchJob {
   /** Object prefix for floor/stage parts (deleted afterwards, untimed). */
   prefix: string;
   partBytes: number;
-  /** zlib level of floor and gzip-only (default 6, stageRows' fixed level). */
+  /** zlib level of floor and gzip-only (default: stageRows' level, STAGE_GZIP_LEVEL). */
   gzipLevel?: number;
   /**
    * Tries another level in the product's own code (stage, stage-raw, export):
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
         if (!part) {
           const name = partObject(job.prefix, files.length);
           files.push(name);
-          const gzip = createGzip({ level: job.gzipLevel ?? 6 });
+          const gzip = createGzip({ level: job.gzipLevel ?? STAGE_GZIP_LEVEL });
           const upload = deps.store.upload(name, gzip);
           upload.catch(() => gzip.destroy());
           part = { gzip, upload, bytes: 0 };
@@ -223,7 +223,7 @@ async function main(): Promise<void> {
         sourceBytes += b.length;
         rows += countNewlines(b);
       });
-      await pipeline(source, createGzip({ level: job.gzipLevel ?? 6 }), sink);
+      await pipeline(source, createGzip({ level: job.gzipLevel ?? STAGE_GZIP_LEVEL }), sink);
       out = { rows, sourceBytes, gzBytes: bytes() };
       break;
     }

@@ -156,6 +156,7 @@ class JsonScanner {
   private readonly compact: boolean;
   private readonly keepText: boolean;
   private readonly wanted: ReadonlySet<string> | undefined;
+  private readonly wantedLengths: ReadonlySet<number> | undefined;
 
   constructor(
     private readonly text: string,
@@ -164,6 +165,7 @@ class JsonScanner {
     this.compact = opts.compact ?? false;
     this.keepText = opts.keepText ?? false;
     this.wanted = opts.wanted;
+    this.wantedLengths = opts.wanted && new Set([...opts.wanted].map((name) => name.length));
   }
 
   /** The loadable text, or "" when there is no document (empty or only whitespace). */
@@ -312,6 +314,8 @@ class JsonScanner {
 
   /** The key literal text[from, to) if it names a wanted member (escapes decoded), else undefined. */
   private wantedKey(from: number, to: number): string | undefined {
+    // Most keys differ in length from every wanted name: no slice for them.
+    if (!this.wantedLengths?.has(to - from - 2) && this.text.indexOf("\\", from) > to) return undefined;
     const raw = this.text.slice(from + 1, to - 1);
     const key = raw.includes("\\") ? (JSON.parse(this.text.slice(from, to)) as string) : raw;
     return this.wanted?.has(key) ? key : undefined;

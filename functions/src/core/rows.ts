@@ -213,49 +213,38 @@ const BACKSLASH = 92;
 const COMMA = 44;
 const RBRACE = 125;
 
-/** Index just past the string literal that opens at `from`, or -1 when it does not close. */
-function stringEnd(text: string, from: number): number {
-  let at = from + 1;
-  for (;;) {
-    const q = text.indexOf('"', at);
-    if (q < 0) return -1;
-    let slashes = 0;
-    while (text.charCodeAt(q - 1 - slashes) === BACKSLASH) slashes++;
-    if (slashes % 2 === 0) return q + 1;
-    at = q + 1;
-  }
+/** Whether the string literal text[from, to) ends in a quote that is not escaped. */
+function closesAt(text: string, from: number, to: number): boolean {
+  if (to - from < 2 || text.charCodeAt(to - 1) !== QUOTE) return false;
+  let slashes = 0;
+  while (text.charCodeAt(to - 2 - slashes) === BACKSLASH) slashes++;
+  return slashes % 2 === 0;
 }
 
 /**
  * Cuts a JSONEachRow line with exactly these keys in this order into its
  * values' literals (ClickHouse writes rows so: no whitespace, columns in
- * SELECT order). Undefined for any other shape: the caller parses it instead.
+ * SELECT order). A value ends where `,"<next key>":` begins: that text cannot
+ * occur inside a string literal (its quote would be unescaped), so one native
+ * search finds the end, however many escapes a document holds. Undefined for
+ * any other shape: the caller parses the line instead.
  */
-function cutFields(text: string, keys: readonly string[]): string[] | undefined {
-  if (text.charCodeAt(0) !== 123) return undefined;
+function cutFields(text: string, keys: readonly string[], separators: readonly string[]): string[] | undefined {
+  const last = keys.length - 1;
+  if (text.charCodeAt(0) !== 123 || !text.startsWith(keys[0]!, 1)) return undefined;
   const values: string[] = new Array<string>(keys.length);
-  let i = 1;
-  for (let k = 0; k < keys.length; k++) {
-    const key = keys[k]!;
-    if (!text.startsWith(key, i)) return undefined;
-    i += key.length;
-    let end: number;
-    if (text.charCodeAt(i) === QUOTE) {
-      end = stringEnd(text, i);
-      if (end < 0) return undefined;
-    } else {
-      end = i;
-      for (let c = text.charCodeAt(end); c !== COMMA && c !== RBRACE; c = text.charCodeAt(end)) {
-        if (Number.isNaN(c)) return undefined;
-        end++;
-      }
+  let i = 1 + keys[0]!.length;
+  for (let k = 0; k <= last; k++) {
+    const end = k === last ? text.length - 1 : text.indexOf(separators[k + 1]!, i);
+    if (end < i) return undefined;
+    const c = text.charCodeAt(i);
+    if (c === QUOTE ? !closesAt(text, i, end) : text.charCodeAt(end) !== (k === last ? RBRACE : COMMA)) {
+      return undefined;
     }
     values[k] = text.slice(i, end);
-    i = end;
-    if (text.charCodeAt(i) !== (k === keys.length - 1 ? RBRACE : COMMA)) return undefined;
-    i++;
+    if (k < last) i = end + separators[k + 1]!.length;
   }
-  return i === text.length ? values : undefined;
+  return text.charCodeAt(text.length - 1) === RBRACE ? values : undefined;
 }
 
 /** A string literal whose text needs no rewriting: no escapes that could hide a surrogate, none raw. */
@@ -279,6 +268,7 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
   // Per load column: its index among the source's fields (-1: derived from properties).
   const sourceIndex = columns.map((c) => (c.member === undefined ? sourceKeys.indexOf(c.name) : -1));
   const keyPrefixes = sourceKeys.map((name) => `${JSON.stringify(name)}:`);
+  const separators = keyPrefixes.map((key) => `,${key}`);
   const wanted = new Set(columns.flatMap((c) => (c.member === undefined ? [] : [c.member])));
   const wantedNames = [...wanted];
   const propertiesKind = columns.find((c) => c.name === PROPERTIES)?.kind;
@@ -400,7 +390,7 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     stats,
     encode,
     encodeText(text) {
-      const literals = cutFields(text, keyPrefixes);
+      const literals = cutFields(text, keyPrefixes, separators);
       if (!literals) return encode(JSON.parse(text) as Record<string, unknown>);
       let members: Map<string, string> | undefined;
       return build((c, k) => {
