@@ -6,7 +6,7 @@ import { stageRows } from "../../functions/src/app/stage-rows.js";
 import { MemoryStore } from "../helpers/fakes/memory-store.js";
 
 async function* rowsOf(lines: string[]): AsyncIterable<string> {
-  for (const line of lines) yield line;
+  for (const line of lines) yield await Promise.resolve(line);
 }
 
 describe("stageRows", () => {
