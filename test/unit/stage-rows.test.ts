@@ -31,8 +31,8 @@ describe("stageRows", () => {
       expect(staged.bytes).toBe(Buffer.byteLength(text, "utf8"));
       expect(staged.stagedBytes).toBe(staged.files.reduce((n, f) => n + store.bytes(f)!.length, 0));
       // The line that takes a part to partBytes ends it: a part is over by less than 3 bytes per
-    // character of one line.
-    const longest = Math.max(...lines.map((l) => 3 * (l.length + 1)));
+      // character of one line.
+      const longest = Math.max(...lines.map((l) => 3 * (l.length + 1)));
       for (const part of parts.slice(0, -1)) {
         expect(part.length).toBeGreaterThanOrEqual(partBytes);
         expect(part.length).toBeLessThan(partBytes + longest);

@@ -229,7 +229,11 @@ function closesAt(text: string, from: number, to: number): boolean {
  * search finds the end, however many escapes a document holds. Undefined for
  * any other shape: the caller parses the line instead.
  */
-function cutFields(text: string, keys: readonly string[], separators: readonly string[]): string[] | undefined {
+function cutFields(
+  text: string,
+  keys: readonly string[],
+  separators: readonly string[],
+): string[] | undefined {
   const last = keys.length - 1;
   if (text.charCodeAt(0) !== 123 || !text.startsWith(keys[0]!, 1)) return undefined;
   const values: string[] = new Array<string>(keys.length);
