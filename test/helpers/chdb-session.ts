@@ -16,8 +16,8 @@ export interface ChdbPosthog {
   insert(table: string, rows: readonly object[]): Promise<void>;
   /** Runs a query with bound parameters and returns its JSONEachRow rows. */
   query<T = Record<string, unknown>>(sql: string, params?: Record<string, unknown>): Promise<T[]>;
-  /** The query's raw JSONEachRow text, as an HTTP client would receive it. */
-  queryText(sql: string, params?: Record<string, unknown>): Promise<string>;
+  /** The query's raw output (JSONEachRow unless told), as an HTTP client would receive it. */
+  queryText(sql: string, params?: Record<string, unknown>, format?: string): Promise<string>;
   /** Streams the query's JSONEachRow output chunk by chunk (one stream at a time). */
   stream(sql: string, params?: Record<string, unknown>): ChdbQueryStream;
   close(): void;
@@ -43,8 +43,12 @@ export function openPosthogSession(opts: PosthogSessionOptions = {}): ChdbPostho
   const session = new Session(dir);
   for (const ddl of posthogSchemaDdl(database)) session.query(ddl);
 
-  async function queryText(sql: string, params: Record<string, unknown> = {}): Promise<string> {
-    const result = await session.queryBindAsync(sql, params, { format: "JSONEachRow" });
+  async function queryText(
+    sql: string,
+    params: Record<string, unknown> = {},
+    format = "JSONEachRow",
+  ): Promise<string> {
+    const result = await session.queryBindAsync(sql, params, { format });
     return result.text();
   }
 

@@ -54,7 +54,8 @@ export class ClickHouseSource implements SourceDatabase {
         query: query.sql,
         query_params: query.params,
         // Output settings travel in the query's own SETTINGS clause (core/source-sql.ts).
-        format: "JSONEachRow",
+        // "lines": one text column, each value written as it is, one per line.
+        format: query.output === "lines" ? "TabSeparatedRaw" : "JSONEachRow",
       });
       for await (const batch of result.stream()) {
         for (const row of batch) yield row.text;

@@ -225,6 +225,7 @@ async function stageAndLoad(
             selection: opts.selection,
             database: deps.settings.database,
             lookbackDays: deps.settings.lookbackDays,
+            lines: { useJsonType: table.useJsonType },
           })
         : opts.backfill
           ? personsSnapshotQuery({
@@ -236,7 +237,7 @@ async function stageAndLoad(
     const encoder = createRowEncoder(def.model, table.useJsonType);
     const staged = await stageRows({
       rows: deps.source.rows(query),
-      encode: (row) => encoder.encodeText(row),
+      encode: query.output === "lines" ? (row) => encoder.encodeLine(row) : (row) => encoder.encodeText(row),
       store: deps.store,
       prefix,
       partBytes: deps.settings.partBytes,

@@ -577,6 +577,8 @@ function emptyPeriodQuery(def: ExportDefinition, deps: AppDeps): SourceQuery {
         selection: "ingested",
         lookbackDays: deps.settings.lookbackDays,
         database: deps.settings.database,
+        // The query the runs send, functions and all.
+        lines: { useJsonType: def.useJsonType },
       })
     : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
 }

@@ -42,6 +42,7 @@ import {
   type TextFixes,
 } from "./json-text.js";
 import { jsonColumns, loadFields, PROPERTIES_MEMBERS, sourceColumns, type ModelName } from "./models.js";
+import { RAW_ROW_MARKER } from "./source-sql.js";
 
 /** What the encoder changed, for run logs and tests. Counts values, not rows. */
 export interface EncodeStats extends TextFixes {
@@ -197,6 +198,11 @@ function plan(model: ModelName, useJsonType: boolean): ColumnPlan[] {
 export interface RowEncoder {
   /** One NDJSON line for a source row given as JSON text (a JSONEachRow line), without the newline. */
   encodeText(text: string): string;
+  /**
+   * One NDJSON line for a row of a "lines" query (source-sql.ts): a finished
+   * line, counted and passed on as it is, or a marked source row, encoded.
+   */
+  encodeLine(line: string): string;
   /** One NDJSON line for a source row given as an object, without the trailing newline. */
   encode(row: Record<string, unknown>): string;
   readonly stats: EncodeStats;
@@ -204,6 +210,9 @@ export interface RowEncoder {
 
 /** The events column whose range bounds the insert-only MERGE (the partitioning column). */
 const EVENT_TIME = "timestamp";
+/** How a finished events line ends: `,"timestamp":"…","bq_ingested_timestamp":"…"}`, 27-character values. */
+const TIMESTAMP_KEY = ',"timestamp":"';
+const FINISHED_TAIL_LENGTH = TIMESTAMP_KEY.length + 27 + '","bq_ingested_timestamp":"'.length + 27 + 2;
 const PROPERTIES = "properties";
 
 // ---------------------------------------------------------------- field literals
@@ -390,23 +399,40 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     });
   };
 
+  const encodeText = (text: string): string => {
+    const literals = cutFields(text, keyPrefixes, separators);
+    if (!literals) return encode(JSON.parse(text) as Record<string, unknown>);
+    let members: Map<string, string> | undefined;
+    return build((c, k) => {
+      if (c.member !== undefined) return fromMember(c, members?.get(c.member));
+      const literal = literals[sourceIndex[k]!]!;
+      if (c.name === PROPERTIES) {
+        const p = properties(c, literal, () => (literal === "null" ? null : literalText(literal)));
+        members = p.members;
+        return p.value;
+      }
+      return fromLiteral(c, literal);
+    });
+  };
+
   return {
     stats,
     encode,
-    encodeText(text) {
-      const literals = cutFields(text, keyPrefixes, separators);
-      if (!literals) return encode(JSON.parse(text) as Record<string, unknown>);
-      let members: Map<string, string> | undefined;
-      return build((c, k) => {
-        if (c.member !== undefined) return fromMember(c, members?.get(c.member));
-        const literal = literals[sourceIndex[k]!]!;
-        if (c.name === PROPERTIES) {
-          const p = properties(c, literal, () => (literal === "null" ? null : literalText(literal)));
-          members = p.members;
-          return p.value;
-        }
-        return fromLiteral(c, literal);
-      });
+    encodeText,
+    encodeLine(line) {
+      if (line.startsWith(RAW_ROW_MARKER)) return encodeText(line.slice(RAW_ROW_MARKER.length));
+      // A finished events line ends with the two timestamps, six fractional digits each.
+      const at = line.length - FINISHED_TAIL_LENGTH;
+      if (model !== "events" || !line.startsWith(TIMESTAMP_KEY, at) || !line.endsWith('"}')) {
+        throw new ExportError(
+          "SOURCE_FAILED",
+          `A finished line is not in the expected shape: ${line.slice(0, 120)}`,
+        );
+      }
+      // The value with its quotes, as noteTimestamp takes it.
+      noteTimestamp(line.slice(at + TIMESTAMP_KEY.length - 1, at + TIMESTAMP_KEY.length + 28));
+      stats.rows++;
+      return line;
     },
   };
 }

@@ -22,12 +22,22 @@
 //   a retried run writes the same rows).
 // The SQL has no trailing semicolon or FORMAT: the client appends FORMAT.
 import { ExportError } from "./errors.js";
+import { loadFields, sourceColumns } from "./models.js";
 import type { Period } from "./periods.js";
 
 export interface SourceQuery {
   sql: string;
   params: Record<string, unknown>;
+  /**
+   * "lines": one text column read as TabSeparatedRaw, each row either a
+   * finished NDJSON line for the load or RAW_ROW_MARKER and the source row as
+   * JSONEachRow (see eventsQuery). Otherwise the rows are JSONEachRow.
+   */
+  output?: "lines";
 }
+
+/** Starts a "lines" row that ClickHouse left to the encoder: the source row as JSONEachRow follows. */
+export const RAW_ROW_MARKER = "R";
 
 export type EventsSelection = "ingested" | "backfill";
 
@@ -46,6 +56,12 @@ export interface EventsQueryOptions {
   lookbackDays: number;
   /** ClickHouse database holding PostHog's tables. */
   database?: string;
+  /**
+   * Rows as "lines" for a table with these column types: ClickHouse writes
+   * the finished NDJSON line of every row whose values need none of the
+   * encoder's rewriting, and hands the others over as source rows.
+   */
+  lines?: { useJsonType: boolean };
 }
 
 export interface PersonsQueryOptions {
@@ -242,9 +258,88 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
       ORDER BY ev_uuid, ${ingestedAt} DESC, _offset DESC, cityHash64(event, distinct_id, properties, timestamp) DESC
       LIMIT 1 BY ev_uuid
     )
-  )
-  ${OUTPUT_SETTINGS}`;
-  return { sql, params };
+  )`;
+  if (!opts.lines) return { sql: `${sql}\n  ${OUTPUT_SETTINGS}`, params };
+  return {
+    sql: `${eventLinesSql(sql, opts.lines.useJsonType)}\n  ${OUTPUT_SETTINGS}`,
+    params,
+    output: "lines",
+  };
+}
+
+// ---------------------------------------------------------------- events as finished lines
+
+/**
+ * A properties document the encoder would copy unchanged (core/json-text.ts),
+ * told in ClickHouse: valid JSON (simdjson: RFC 8259, valid UTF-8), and none
+ * of what the encoder rewrites or refuses: a byte order mark (which
+ * isValidJSON skips, BigQuery does not), a newline between tokens, a
+ * surrogate escape (lone ones become U+FFFD; paired ones are sent along too),
+ * a number with an exponent or of 16 characters or more (the encoder keeps
+ * the digits of those that float64 or int64 cannot hold), more than 500
+ * levels of nesting (bounded by the count of brackets). The patterns may also
+ * match inside strings: such documents only take the encoder's way.
+ */
+// RE2 syntax, placed in the SQL as a quoted literal by sqlLiteral.
+const ENCODER_NEEDED = String.raw`^\x{FEFF}|[\n\r]|\\u[dD][89a-fA-F]|[:,\[]\s*-?[0-9]+(\.[0-9]+)?[eE]|[:,\[]\s*-?[0-9.]{16}`;
+const PLAIN_ROW = `isValidUTF8(concat(event, distinct_id, elements))
+    AND (properties IS NULL OR (isValidJSON(properties)
+      AND NOT match(properties, ${sqlLiteral(ENCODER_NEEDED)})
+      AND countSubstrings(properties, '{') + countSubstrings(properties, '[') <= 500))`;
+
+/** A constant as a ClickHouse string literal (backslashes and quotes escaped). */
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/[\\']/g, (c) => `\\${c}`)}'`;
+}
+
+const jsonText = (expr: string): string => `ifNull(toJSONString(${expr}), 'null')`;
+const member = (key: string): string => `nullIf(nullIf(JSONExtractRaw(properties, '${key}'), ''), 'null')`;
+
+/**
+ * Each load column's value as NDJSON text, for a plain row: the encoder's
+ * rules spelled in SQL (set/set_once/ip from properties' first top-level
+ * $set/$set_once/$ip; JSONExtractRaw writes a value without whitespace).
+ */
+function lineValues(useJsonType: boolean): Record<string, string> {
+  const doc = (expr: string) => (useJsonType ? `ifNull(${expr}, 'null')` : jsonText(expr));
+  return {
+    uuid: jsonText("uuid"),
+    event: jsonText("event"),
+    properties: doc("properties"),
+    elements: jsonText("elements"),
+    set: doc(member("$set")),
+    set_once: doc(member("$set_once")),
+    distinct_id: jsonText("distinct_id"),
+    // Beyond 2^53 quoted, as the encoder writes INT64.
+    team_id: `if(abs(team_id) <= 9007199254740991, toString(team_id), concat('"', toString(team_id), '"'))`,
+    // JSONExtractString gives a number's text too: only a string is an ip.
+    ip: jsonText(
+      "if(JSONType(properties, '$ip') = 'String', nullIf(JSONExtractString(properties, '$ip'), ''), NULL)",
+    ),
+    site_url: jsonText("site_url"),
+    timestamp: `concat('"', \`timestamp\`, '"')`,
+    bq_ingested_timestamp: `concat('"', bq_ingested_timestamp, '"')`,
+  };
+}
+
+/**
+ * The events rows as "lines": a plain row's finished NDJSON line (the load's
+ * columns in order, exactly what the encoder would write, give or take
+ * spelling), any other row marked and passed on as JSONEachRow for the
+ * encoder. Most rows are plain, so the function copies their bytes.
+ */
+function eventLinesSql(rowsSql: string, useJsonType: boolean): string {
+  const values = lineValues(useJsonType);
+  const parts = loadFields("events", useJsonType).map(
+    (f, i) => `'${i === 0 ? "{" : ","}"${f.name}":', ${values[f.name] ?? "'null'"}`,
+  );
+  const sourceRow = sourceColumns("events")
+    .map((name) => (name === "timestamp" ? "`timestamp`" : name))
+    .join(", ");
+  return `SELECT if(${PLAIN_ROW},
+    concat(${parts.join(", ")}, '}'),
+    concat('${RAW_ROW_MARKER}', formatRowNoNewline('JSONEachRow', ${sourceRow}))) AS line
+  FROM (${rowsSql})`;
 }
 
 /**

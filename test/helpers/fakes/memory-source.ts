@@ -6,7 +6,7 @@
 // timestamps with six fractional digits, persons with the deletion flag.
 import { ExportError } from "../../../functions/src/core/errors.js";
 import type { SourceDatabase } from "../../../functions/src/app/ports.js";
-import type { SourceQuery } from "../../../functions/src/core/source-sql.js";
+import { RAW_ROW_MARKER, type SourceQuery } from "../../../functions/src/core/source-sql.js";
 
 export interface SourceEvent {
   uuid: string;
@@ -59,7 +59,10 @@ export class MemorySource implements SourceDatabase {
       });
     }
     const rows =
-      "changed_from" in query.params ? this.personRows(query.params) : this.eventRows(query.params);
+      "changed_from" in query.params
+        ? this.personRows(query.params)
+        : // A "lines" query: every row handed to the encoder, as ClickHouse hands the non-plain ones.
+          this.eventRows(query.params).map((row) => (query.output === "lines" ? RAW_ROW_MARKER + row : row));
     const breakAfter = this.faults.breakAfter?.();
     let n = 0;
     for (const row of rows) {
