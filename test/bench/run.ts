@@ -326,7 +326,7 @@ async function main(): Promise<void> {
         const r = await runChild(job, run, args.cpuProf);
         results.push(r);
         console.log(
-          `  ${mode} #${run}: ${fmt(r.rows)} rows in ${fmt(r.seconds, 1)} s${r.completedSeconds !== undefined ? ` (COMPLETED at ${fmt(r.completedSeconds, 1)} s, loaded ${fmt(r.loadedRows ?? 0)})` : ""}, peak RSS ${fmt(r.rssPeakMiB)} MiB; load average ${loadavg()[0]!.toFixed(1)}`,
+          `  ${mode} #${run}: ${fmt(r.rows)} rows in ${fmt(r.seconds, 1)} s${r.finishedLines !== undefined ? ` (${fmt(r.finishedLines)} finished by ClickHouse)` : ""}${r.completedSeconds !== undefined ? ` (COMPLETED at ${fmt(r.completedSeconds, 1)} s, loaded ${fmt(r.loadedRows ?? 0)})` : ""}, peak RSS ${fmt(r.rssPeakMiB)} MiB; load average ${loadavg()[0]!.toFixed(1)}`,
         );
         if (r.rows !== selected) throw new Error(`${mode} saw ${r.rows} rows, the query selects ${selected}`);
         if (mode === "export" && r.loadedRows !== selected) {

@@ -12,7 +12,7 @@
 //                it answers, then until the run's manifest says COMPLETED
 // Breakdown modes (no product code changed, only parts left out):
 //   rows         ClickHouseSource.rows() only: the client's row split, nothing else
-//   encode       rows + encoder.encodeText (the line cut into fields), no gzip, no upload
+//   encode       rows + encoder.encodeLine, no gzip, no upload
 //   stage-raw    stageRows() with an identity encode: no encoder
 //   gzip-only    raw bytes → gzip → discarded, no upload
 import { once } from "node:events";
@@ -72,6 +72,8 @@ export interface BenchResult {
   /** Gzip bytes uploaded (or produced, gzip-only). */
   gzBytes?: number;
   files?: number;
+  /** Rows ClickHouse finished as load lines (encode, stage); the rest the encoder wrote. */
+  finishedLines?: number;
   /** The step's wall time; export: until the HTTP answer. */
   seconds: number;
   /** export: until the manifest says COMPLETED. */
@@ -155,14 +157,17 @@ async function main(): Promise<void> {
     selection: "ingested",
     lookbackDays: DEFAULT_LOOKBACK_DAYS,
     database: config.clickhouse.database,
+    // The query exportPeriod sends: plain rows finished by ClickHouse.
+    lines: { useJsonType: job.useJsonType },
   });
+  const format = query.output === "lines" ? "TabSeparatedRaw" : "JSONEachRow";
   // The product's client options (wiring.ts): gzip responses, progress headers.
   // The product's own client and query settings, so the floor reads the same bytes the same way.
   const client = createClickHouseClient(config.clickhouse);
   const rawSource = async () =>
     (
       await client.exec({
-        query: `${query.sql}\nFORMAT JSONEachRow`,
+        query: `${query.sql}\nFORMAT ${format}`,
         query_params: query.params,
       })
     ).stream;
@@ -243,17 +248,17 @@ async function main(): Promise<void> {
       let rows = 0;
       let outBytes = 0;
       for await (const row of deps.source.rows(query)) {
-        const line = encoder.encodeText(row) + "\n";
+        const line = encoder.encodeLine(row) + "\n";
         outBytes += Buffer.byteLength(line, "utf8");
         rows++;
       }
-      out = { rows, outBytes };
+      out = { rows, outBytes, finishedLines: encoder.stats.finishedLines };
       break;
     }
     case "stage":
     case "stage-raw": {
       const encoder = createRowEncoder("events", job.useJsonType);
-      const encode = job.mode === "stage" ? (row: string) => encoder.encodeText(row) : (row: string) => row;
+      const encode = job.mode === "stage" ? (row: string) => encoder.encodeLine(row) : (row: string) => row;
       const staged = await stageRows({
         rows: deps.source.rows(query),
         encode,
@@ -266,6 +271,7 @@ async function main(): Promise<void> {
         outBytes: staged.bytes,
         gzBytes: staged.stagedBytes,
         files: staged.files.length,
+        ...(job.mode === "stage" ? { finishedLines: encoder.stats.finishedLines } : {}),
       };
       break;
     }

@@ -51,6 +51,8 @@ export interface EncodeStats extends TextFixes {
   invalidJson: number;
   /** JSON column values nested deeper than BigQuery allows, loaded as JSON strings. */
   tooDeep: number;
+  /** Rows of a "lines" query that ClickHouse finished (the rest were encoded here). */
+  finishedLines: number;
   /**
    * Events: the earliest and latest `timestamp` encoded, as
    * "YYYY-MM-DDThh:mm:ss.ffffffZ" (six digits, so they compare as text).
@@ -69,7 +71,7 @@ function timestampKey(quoted: string): string {
 }
 
 export function emptyStats(): EncodeStats {
-  return { rows: 0, invalidJson: 0, tooDeep: 0, wideNumbers: 0, loneSurrogates: 0 };
+  return { rows: 0, invalidJson: 0, tooDeep: 0, wideNumbers: 0, loneSurrogates: 0, finishedLines: 0 };
 }
 
 // ---------------------------------------------------------------- strings and JSON values
@@ -432,6 +434,7 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
       // The value with its quotes, as noteTimestamp takes it.
       noteTimestamp(line.slice(at + TIMESTAMP_KEY.length - 1, at + TIMESTAMP_KEY.length + 28));
       stats.rows++;
+      stats.finishedLines++;
       return line;
     },
   };
