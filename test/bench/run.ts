@@ -6,6 +6,7 @@
 //   npm run bench -- [--events N] [--repeat R] [--modes floor,stage,export]
 //                    [--breakdown] [--cpu-prof DIR] [--string] [--gzip-level L]
 //                    [--product-gzip-level L]
+//   npm run bench -- --backfill [...]   (a backfill at several concurrencies: backfill.ts)
 //
 // --breakdown runs the steps that leave parts out (see worker.ts) to show where
 // the time goes; --gzip-level sets the zlib level of floor and gzip-only;
@@ -20,18 +21,19 @@
 // Both processes share the machine's cores: read the numbers with the load
 // average printed at the top.
 import { spawn } from "node:child_process";
-import { cpus, loadavg, totalmem } from "node:os";
+import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { createClient } from "@clickhouse/client";
 import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/source-sql.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { startLocalStack, type LocalStack } from "../local/stack.js";
+import { parseBackfillArgs, runBackfillBench } from "./backfill.js";
+import { fmt, machineLine, MiB } from "./common.js";
 import { MODES, type BenchJob, type BenchResult, type Mode } from "./worker.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
-const MiB = 2 ** 20;
 const HOUR_MS = 3600_000;
 
 interface Args {
@@ -160,9 +162,6 @@ async function countSelected(stack: LocalStack, job: BenchJob): Promise<number> 
   }
 }
 
-const fmt = (n: number, digits = 0) =>
-  n.toLocaleString("en-US", { minimumFractionDigits: digits, maximumFractionDigits: digits });
-
 function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
@@ -246,13 +245,14 @@ function printSummary(results: Measured[]): void {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  const cpu = cpus();
-  console.log(
-    `Node ${process.version} ${process.platform}/${process.arch}; ${cpu.length} × ${cpu[0]?.model ?? "?"}; ${fmt(totalmem() / 2 ** 30, 1)} GiB RAM; load average ${loadavg()
-      .map((l) => l.toFixed(1))
-      .join(" ")}`,
-  );
+  const argv = process.argv.slice(2);
+  // --backfill: the backfill benchmark, with its own flags (backfill.ts).
+  if (argv.includes("--backfill")) {
+    await runBackfillBench(parseBackfillArgs(argv.filter((a) => a !== "--backfill")));
+    return;
+  }
+  const args = parseArgs(argv);
+  console.log(machineLine());
   console.log(
     `events: ${fmt(args.events)}, repeat: ${args.repeat}, steps: ${args.modes.join(", ")}, ${args.useJsonType ? "JSON" : "STRING"} variant`,
   );
