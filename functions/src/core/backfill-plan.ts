@@ -69,14 +69,20 @@ export function parseBackfill(text: string, objectName: string): Backfill {
 
 const DAY_MS = 86_400_000;
 
-/** Estimated rows of a period from per-day counts (UTC days; parts of a day pro rata). */
-function periodRows(period: Period, perDay: ReadonlyMap<string, number>): number {
+/**
+ * Estimated rows of a period from per-day counts (UTC days; parts of a day
+ * pro rata). A day's count covers only its part inside the range (the count
+ * query is bounded by it), so it is spread over that part, not over 24 hours.
+ */
+function periodRows(period: Period, perDay: ReadonlyMap<string, number>, range: Period): number {
   let rows = 0;
   for (let t = period.start.getTime(); t < period.end.getTime();) {
     const dayStart = Math.floor(t / DAY_MS) * DAY_MS;
-    const until = Math.min(period.end.getTime(), dayStart + DAY_MS);
+    const dayEnd = dayStart + DAY_MS;
+    const until = Math.min(period.end.getTime(), dayEnd);
+    const counted = Math.min(dayEnd, range.end.getTime()) - Math.max(dayStart, range.start.getTime());
     const day = new Date(dayStart).toISOString().slice(0, 10);
-    rows += ((perDay.get(day) ?? 0) * (until - t)) / DAY_MS;
+    rows += ((perDay.get(day) ?? 0) * (until - t)) / counted;
     t = until;
   }
   return rows;
@@ -105,8 +111,9 @@ export function planEventChunks(
     });
     current = undefined;
   };
+  const range = { start: periods[0]?.start ?? new Date(0), end: periods.at(-1)?.end ?? new Date(0) };
   for (const period of periods) {
-    const rows = periodRows(period, perDay);
+    const rows = periodRows(period, perDay, range);
     if (current && current.rows + rows > rowsPerChunk) close();
     current ??= { start: period.start, end: period.start, periods: 0, rows: 0 };
     current.end = period.end;
