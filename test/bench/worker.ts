@@ -7,13 +7,14 @@
 //   floor        raw-copy floor: the query's JSONEachRow bytes from
 //                @clickhouse/client exec() (no row split), gzip at stageRows' level, uploaded
 //                unchanged with the product's ObjectStore.upload, split at partBytes
-//   stage        stageRows() exactly as exportPeriod calls it: real encoder
+//   stage        stageLines() exactly as exportPeriod calls it: the answer's bytes,
+//                finished lines copied, marked rows through the real encoder
 //   export       the exportRun HTTP call (a functions host in this process) until
 //                it answers, then until the run's manifest says COMPLETED
 // Breakdown modes (no product code changed, only parts left out):
 //   rows         ClickHouseSource.rows() only: the client's row split, nothing else
 //   encode       rows + encoder.encodeLine, no gzip, no upload
-//   stage-raw    stageRows() with an identity encode: no encoder
+//   stage-raw    stageRows() with an identity encode: rows split into strings, no encoder
 //   gzip-only    raw bytes → gzip → discarded, no upload
 import { once } from "node:events";
 import { Writable } from "node:stream";
@@ -22,7 +23,7 @@ import { createRequire, syncBuiltinESMExports } from "node:module";
 import { createGzip, type Gzip, type ZlibOptions } from "node:zlib";
 import { registerExport } from "../../functions/src/app/export-store.js";
 import { createClickHouseClient } from "../../functions/src/adapters/clickhouse.js";
-import { STAGE_GZIP_LEVEL, stageRows } from "../../functions/src/app/stage-rows.js";
+import { STAGE_GZIP_LEVEL, stageLines, stageRows } from "../../functions/src/app/stage-rows.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { parseManifest } from "../../functions/src/core/manifest.js";
 import { manifestObject, partObject } from "../../functions/src/core/names.js";
@@ -258,14 +259,12 @@ async function main(): Promise<void> {
     case "stage":
     case "stage-raw": {
       const encoder = createRowEncoder("events", job.useJsonType);
-      const encode = job.mode === "stage" ? (row: string) => encoder.encodeLine(row) : (row: string) => row;
-      const staged = await stageRows({
-        rows: deps.source.rows(query),
-        encode,
-        store: deps.store,
-        prefix: job.prefix,
-        partBytes: job.partBytes,
-      });
+      const parts = { store: deps.store, prefix: job.prefix, partBytes: job.partBytes };
+      // As exportPeriod stages a "lines" query: the answer's bytes, finished lines copied.
+      const staged =
+        job.mode === "stage" && deps.source.bytes
+          ? await stageLines({ ...parts, chunks: deps.source.bytes(query), encoder })
+          : await stageRows({ ...parts, rows: deps.source.rows(query), encode: (row: string) => row });
       out = {
         rows: staged.rows,
         outBytes: staged.bytes,

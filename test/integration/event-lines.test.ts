@@ -1,13 +1,16 @@
 // Events as "lines" on the real ClickHouse engine (chdb): ClickHouse writes the
 // finished NDJSON line of every plain row, and hands the rest to the encoder.
 // Whichever way a row goes, the load must get what the encoder writes for it.
+import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stageLines } from "../../functions/src/app/stage-rows.js";
 import { wellFormed } from "../../functions/src/core/json-text.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
 import { eventsQuery, RAW_ROW_MARKER } from "../../functions/src/core/source-sql.js";
 import { dt64, EXPORTED_AT, PERIOD, unixSeconds } from "../fixtures/posthog-fixtures.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 import { openPosthogSession, type ChdbPosthog } from "../helpers/chdb-session.js";
+import { MemoryStore } from "../helpers/fakes/memory-store.js";
 
 const TEAM = 77;
 type Row = Record<string, unknown>;
@@ -156,9 +159,26 @@ describe.each([true, false])("events as lines, useJsonType %s", (useJsonType) =>
       }
     }
     expect(viaLines.stats.rows).toBe(viaSource.stats.rows);
+    expect(viaLines.stats.finishedLines).toBe(lines.filter((l) => !l.startsWith(RAW_ROW_MARKER)).length);
     expect([viaLines.stats.timestampMin, viaLines.stats.timestampMax]).toEqual([
       viaSource.stats.timestampMin,
       viaSource.stats.timestampMax,
     ]);
+  });
+
+  it("stages the answer's bytes, cut anywhere, as encodeLine writes its lines", async () => {
+    const byLine = createRowEncoder("events", useJsonType);
+    const expected = lines.map((l) => `${byLine.encodeLine(l)}\n`).join("");
+    const answer = Buffer.from(lines.map((l) => `${l}\n`).join(""), "utf8");
+    async function* chunks(): AsyncIterable<Buffer> {
+      for (let at = 0; at < answer.length; at += 333)
+        yield await Promise.resolve(answer.subarray(at, at + 333));
+    }
+    const store = new MemoryStore();
+    const encoder = createRowEncoder("events", useJsonType);
+    const staged = await stageLines({ chunks: chunks(), encoder, store, prefix: "p/", partBytes: 4096 });
+    const text = Buffer.concat(staged.files.map((f) => gunzipSync(store.bytes(f)!))).toString("utf8");
+    expect(text).toBe(expected);
+    expect(encoder.stats).toEqual(byLine.stats);
   });
 });

@@ -45,6 +45,11 @@ export function createClickHouseClient(conn: ClickHouseConnection): ClickHouseCl
   });
 }
 
+/** "lines": one text column, each value written as it is, one per line. */
+function formatOf(query: SourceQuery): "TabSeparatedRaw" | "JSONEachRow" {
+  return query.output === "lines" ? "TabSeparatedRaw" : "JSONEachRow";
+}
+
 export class ClickHouseSource implements SourceDatabase {
   constructor(private readonly client: ClickHouseClient) {}
 
@@ -54,12 +59,24 @@ export class ClickHouseSource implements SourceDatabase {
         query: query.sql,
         query_params: query.params,
         // Output settings travel in the query's own SETTINGS clause (core/source-sql.ts).
-        // "lines": one text column, each value written as it is, one per line.
-        format: query.output === "lines" ? "TabSeparatedRaw" : "JSONEachRow",
+        format: formatOf(query),
       });
       for await (const batch of result.stream()) {
         for (const row of batch) yield row.text;
       }
+    } catch (err) {
+      throw toSourceError(err);
+    }
+  }
+
+  /** The raw answer (the client still gunzips it): no per-row strings for rows ClickHouse finished. */
+  async *bytes(query: SourceQuery): AsyncIterable<Buffer> {
+    try {
+      const result = await this.client.exec({
+        query: `${query.sql}\nFORMAT ${formatOf(query)}`,
+        query_params: query.params,
+      });
+      for await (const chunk of result.stream) yield chunk as Buffer;
     } catch (err) {
       throw toSourceError(err);
     }

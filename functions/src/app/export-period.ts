@@ -30,7 +30,7 @@ import type { JobInfo, Warehouse } from "./ports.js";
 import { startRecordedLoad } from "./load-job.js";
 import { logRunCompleted, logRunFailed } from "./run-events.js";
 import { RunRecord } from "./run-record.js";
-import { stageRows } from "./stage-rows.js";
+import { stageLines, stageRows, type StagedParts } from "./stage-rows.js";
 
 export type RunOutcome =
   /** The load job is running; finalizeRun completes the run. */
@@ -235,18 +235,25 @@ async function stageAndLoad(
             })
           : personsQuery({ teamId: def.teamId, period, exportedAt, database: deps.settings.database });
     const encoder = createRowEncoder(def.model, table.useJsonType);
-    const staged = await stageRows({
-      rows: deps.source.rows(query),
-      encode: query.output === "lines" ? (row) => encoder.encodeLine(row) : (row) => encoder.encodeText(row),
+    const parts = {
       store: deps.store,
       prefix,
       partBytes: deps.settings.partBytes,
       // Heartbeat: keeps the run from looking stale, and stops this call if
       // another one took the run over.
-      onPart: async (p) => {
+      onPart: async (p: StagedParts) => {
         m = await record.save({ ...m, ...p, updatedAt: deps.now().toISOString() });
       },
-    });
+    };
+    const staged =
+      query.output === "lines" && deps.source.bytes
+        ? await stageLines({ ...parts, chunks: deps.source.bytes(query), encoder })
+        : await stageRows({
+            ...parts,
+            rows: deps.source.rows(query),
+            encode:
+              query.output === "lines" ? (row) => encoder.encodeLine(row) : (row) => encoder.encodeText(row),
+          });
     log.info("staged", {
       rows: staged.rows,
       bytes: staged.bytes,

@@ -1,11 +1,16 @@
 // Streams source rows into gzip NDJSON parts in the staging bucket. Memory
 // stays bounded whatever the period's size: rows are encoded and compressed
-// as they arrive, in batches of about BATCH_BYTES, with backpressure from the
-// upload; a part ends when its uncompressed size reaches `partBytes`, at the
-// end of the line that takes it there.
+// as they arrive, with backpressure from the upload; a part ends when its
+// uncompressed size reaches `partBytes`, at the end of the line that takes it
+// there. Two ways in: rows as strings, each encoded (stageRows), or the bytes
+// of a "lines" query, whose finished lines are copied as they are and whose
+// marked rows are encoded (stageLines).
 import { once } from "node:events";
 import { createGzip, type Gzip } from "node:zlib";
+import { ExportError } from "../core/errors.js";
 import { partObject } from "../core/names.js";
+import type { RowEncoder } from "../core/rows.js";
+import { RAW_ROW_MARKER } from "../core/source-sql.js";
 import type { ObjectStore } from "./ports.js";
 
 const BATCH_BYTES = 256 * 1024;
@@ -24,10 +29,7 @@ export interface StagedParts {
   stagedBytes: number;
 }
 
-export interface StageOptions {
-  rows: AsyncIterable<string>;
-  /** One source row (JSON text) → one NDJSON line without its newline. */
-  encode: (row: string) => string;
+interface PartOptions {
   store: ObjectStore;
   prefix: string;
   partBytes: number;
@@ -35,70 +37,159 @@ export interface StageOptions {
   onPart?: (progress: StagedParts) => Promise<void>;
 }
 
+export interface StageOptions extends PartOptions {
+  rows: AsyncIterable<string>;
+  /** One source row (JSON text) → one NDJSON line without its newline. */
+  encode: (row: string) => string;
+}
+
+export interface StageLinesOptions extends PartOptions {
+  /** The bytes of a "lines" query's output (source-sql.ts), in any chunking. */
+  chunks: AsyncIterable<Buffer>;
+  encoder: RowEncoder;
+}
+
 interface OpenPart {
   name: string;
   gzip: Gzip;
   upload: Promise<number>;
+  bytes: number;
 }
 
-export async function stageRows(opts: StageOptions): Promise<StagedParts> {
-  const result: StagedParts = { files: [], rows: 0, bytes: 0, stagedBytes: 0 };
-  let part: OpenPart | undefined;
-  let currentPartBytes = 0;
-  let batch: string[] = [];
-  // Lines are measured in bytes once per batch, when the batch is encoded, not
-  // one by one; meanwhile UTF-16 units bound them: bytes ≤ 3 × units.
-  let batchChars = 0;
+/** Gzip parts of whole lines, opened on the first write, each closed once it reaches partBytes. */
+class PartWriter {
+  readonly result: StagedParts = { files: [], rows: 0, bytes: 0, stagedBytes: 0 };
+  private part: OpenPart | undefined;
 
-  const openPart = (): OpenPart => {
-    const name = partObject(opts.prefix, result.files.length);
+  constructor(private readonly opts: PartOptions) {}
+
+  /** Bytes the open part still takes before it is full. */
+  room(): number {
+    return this.opts.partBytes - (this.part?.bytes ?? 0);
+  }
+
+  /** Writes whole lines (`rows` of them) to the open part, and ends the part if it is full. */
+  async write(lines: Buffer, rows: number): Promise<void> {
+    if (lines.length === 0) return;
+    this.part ??= this.open();
+    const part = this.part;
+    part.bytes += lines.length;
+    this.result.bytes += lines.length;
+    this.result.rows += rows;
+    if (!part.gzip.write(lines)) await Promise.race([once(part.gzip, "drain"), part.upload]);
+    if (part.bytes >= this.opts.partBytes) await this.close();
+  }
+
+  async close(): Promise<void> {
+    const closing = this.part;
+    if (!closing) return;
+    this.part = undefined;
+    closing.gzip.end();
+    this.result.stagedBytes += await closing.upload;
+    this.result.files.push(closing.name);
+    await this.opts.onPart?.({ ...this.result, files: [...this.result.files] });
+  }
+
+  async abort(): Promise<void> {
+    this.part?.gzip.destroy();
+    await this.part?.upload.catch(() => undefined);
+  }
+
+  private open(): OpenPart {
+    const name = partObject(this.opts.prefix, this.result.files.length);
     const gzip = createGzip({ level: STAGE_GZIP_LEVEL });
-    const upload = opts.store.upload(name, gzip);
+    const upload = this.opts.store.upload(name, gzip);
     // Surface an upload failure even while we are blocked writing.
     upload.catch(() => gzip.destroy());
-    return { name, gzip, upload };
-  };
+    return { name, gzip, upload, bytes: 0 };
+  }
+}
 
-  const flush = async () => {
-    if (batch.length === 0) return;
-    part ??= openPart();
-    const bytes = Buffer.from(batch.join(""), "utf8");
-    batch = [];
-    batchChars = 0;
-    result.bytes += bytes.length;
-    currentPartBytes += bytes.length;
-    if (!part.gzip.write(bytes)) await Promise.race([once(part.gzip, "drain"), part.upload]);
-  };
-
-  const closePart = async () => {
-    if (!part) return;
-    const closing = part;
-    part = undefined;
-    currentPartBytes = 0;
-    closing.gzip.end();
-    result.stagedBytes += await closing.upload;
-    result.files.push(closing.name);
-    await opts.onPart?.({ ...result, files: [...result.files] });
-  };
-
+async function staging(opts: PartOptions, body: (parts: PartWriter) => Promise<void>): Promise<StagedParts> {
+  const parts = new PartWriter(opts);
   try {
+    await body(parts);
+    await parts.close();
+  } catch (err) {
+    await parts.abort();
+    throw err;
+  }
+  return parts.result;
+}
+
+export function stageRows(opts: StageOptions): Promise<StagedParts> {
+  return staging(opts, async (parts) => {
+    let batch: string[] = [];
+    // Lines are measured in bytes once per batch, when the batch is encoded, not
+    // one by one; meanwhile UTF-16 units bound them: bytes ≤ 3 × units.
+    let batchChars = 0;
+    const flush = async () => {
+      const rows = batch.length;
+      const bytes = Buffer.from(batch.join(""), "utf8");
+      batch = [];
+      batchChars = 0;
+      await parts.write(bytes, rows);
+    };
     for await (const row of opts.rows) {
       const line = opts.encode(row) + "\n";
       batch.push(line);
       batchChars += line.length;
-      result.rows += 1;
-      if (batchChars >= BATCH_BYTES || currentPartBytes + 3 * batchChars >= opts.partBytes) {
-        await flush();
-        // A part ends at the first batch that takes it to partBytes.
-        if (currentPartBytes >= opts.partBytes) await closePart();
-      }
+      if (batchChars >= BATCH_BYTES || 3 * batchChars >= parts.room()) await flush();
     }
     await flush();
-    await closePart();
-  } catch (err) {
-    part?.gzip.destroy();
-    await part?.upload.catch(() => undefined);
-    throw err;
-  }
-  return result;
+  });
+}
+
+const NEWLINE = 10;
+const MARKER = RAW_ROW_MARKER.charCodeAt(0);
+
+/**
+ * The bytes of a "lines" query into parts. Runs of finished lines go to gzip
+ * as slices of the received chunks, never decoded; a marked row is decoded,
+ * encoded and written in its place. The encoder counts every row.
+ */
+export function stageLines(opts: StageLinesOptions): Promise<StagedParts> {
+  const { encoder } = opts;
+  return staging(opts, async (parts) => {
+    let carry: Buffer | undefined;
+    for await (const received of opts.chunks) {
+      const chunk = carry ? Buffer.concat([carry, received]) : received;
+      carry = undefined;
+      let from = 0; // start of the run of finished lines not yet written
+      let rows = 0;
+      let at = 0;
+      for (let nl = chunk.indexOf(NEWLINE, at); nl !== -1; nl = chunk.indexOf(NEWLINE, at)) {
+        if (chunk[at] === MARKER) {
+          await parts.write(chunk.subarray(from, at), rows);
+          const line = encoder.encodeLine(chunk.toString("utf8", at, nl));
+          await parts.write(Buffer.from(`${line}\n`, "utf8"), 1);
+          from = nl + 1;
+          rows = 0;
+        } else {
+          encoder.finishedLine(chunk, at, nl);
+          rows++;
+          // A part ends at a line's end once it is full.
+          if (nl + 1 - from >= parts.room()) {
+            await parts.write(chunk.subarray(from, nl + 1), rows);
+            from = nl + 1;
+            rows = 0;
+          }
+        }
+        at = nl + 1;
+      }
+      await parts.write(chunk.subarray(from, at), rows);
+      if (at < chunk.length) carry = Buffer.from(chunk.subarray(at));
+    }
+    // The output ends with a newline: anything after the last one is not a whole row.
+    if (carry) {
+      throw new ExportError(
+        "SOURCE_FAILED",
+        "ClickHouse's answer ended inside a row; the run will be retried.",
+        {
+          retryable: true,
+          details: { tail: carry.toString("utf8", 0, Math.min(carry.length, 200)) },
+        },
+      );
+    }
+  });
 }

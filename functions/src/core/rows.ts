@@ -205,6 +205,11 @@ export interface RowEncoder {
    * line, counted and passed on as it is, or a marked source row, encoded.
    */
   encodeLine(line: string): string;
+  /**
+   * Counts a finished line of a "lines" query, given as bytes (without its
+   * newline), as encodeLine would: checked for shape, its timestamp noted.
+   */
+  finishedLine(bytes: Buffer, start: number, end: number): void;
   /** One NDJSON line for a source row given as an object, without the trailing newline. */
   encode(row: Record<string, unknown>): string;
   readonly stats: EncodeStats;
@@ -212,9 +217,23 @@ export interface RowEncoder {
 
 /** The events column whose range bounds the insert-only MERGE (the partitioning column). */
 const EVENT_TIME = "timestamp";
-/** How a finished events line ends: `,"timestamp":"…","bq_ingested_timestamp":"…"}`, 27-character values. */
+// How a finished events line starts and ends (source-sql.ts writes it):
+// `{"uuid":…,"timestamp":"…","bq_ingested_timestamp":"…"}`, timestamps of 27
+// characters (six fractional digits), so the event's timestamp sits at a fixed
+// distance from the end.
+const FIRST_KEY = '{"uuid":';
 const TIMESTAMP_KEY = ',"timestamp":"';
-const FINISHED_TAIL_LENGTH = TIMESTAMP_KEY.length + 27 + '","bq_ingested_timestamp":"'.length + 27 + 2;
+const LINE_END = '"}';
+const TIMESTAMP_CHARS = 27;
+const FINISHED_TAIL_LENGTH =
+  TIMESTAMP_KEY.length +
+  TIMESTAMP_CHARS +
+  '","bq_ingested_timestamp":"'.length +
+  TIMESTAMP_CHARS +
+  LINE_END.length;
+const FIRST_KEY_BYTES = Buffer.from(FIRST_KEY, "latin1");
+const TIMESTAMP_KEY_BYTES = Buffer.from(TIMESTAMP_KEY, "latin1");
+const LINE_END_BYTES = Buffer.from(LINE_END, "latin1");
 const PROPERTIES = "properties";
 
 // ---------------------------------------------------------------- field literals
@@ -401,6 +420,25 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     });
   };
 
+  /** A finished events line: checked for shape (the SQL's), counted, its timestamp noted. */
+  const finished = (shaped: boolean, timestamp: string, text: () => string): void => {
+    if (model !== "events" || !shaped) {
+      const shown = text().slice(0, 300);
+      // ClickHouse reports a failure after the first rows inside the answer.
+      const failed = /DB::Exception|__exception__/.test(shown);
+      throw new ExportError(
+        "SOURCE_FAILED",
+        failed
+          ? `ClickHouse failed while sending the rows: ${shown}`
+          : `ClickHouse sent a line that is neither a finished row nor a marked one: ${shown}`,
+        { retryable: failed },
+      );
+    }
+    noteTimestamp(`"${timestamp}"`);
+    stats.rows++;
+    stats.finishedLines++;
+  };
+
   const encodeText = (text: string): string => {
     const literals = cutFields(text, keyPrefixes, separators);
     if (!literals) return encode(JSON.parse(text) as Record<string, unknown>);
@@ -423,19 +461,26 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     encodeText,
     encodeLine(line) {
       if (line.startsWith(RAW_ROW_MARKER)) return encodeText(line.slice(RAW_ROW_MARKER.length));
-      // A finished events line ends with the two timestamps, six fractional digits each.
       const at = line.length - FINISHED_TAIL_LENGTH;
-      if (model !== "events" || !line.startsWith(TIMESTAMP_KEY, at) || !line.endsWith('"}')) {
-        throw new ExportError(
-          "SOURCE_FAILED",
-          `A finished line is not in the expected shape: ${line.slice(0, 120)}`,
-        );
-      }
-      // The value with its quotes, as noteTimestamp takes it.
-      noteTimestamp(line.slice(at + TIMESTAMP_KEY.length - 1, at + TIMESTAMP_KEY.length + 28));
-      stats.rows++;
-      stats.finishedLines++;
+      finished(
+        line.startsWith(FIRST_KEY) && line.startsWith(TIMESTAMP_KEY, at) && line.endsWith(LINE_END),
+        line.slice(at + TIMESTAMP_KEY.length, at + TIMESTAMP_KEY.length + TIMESTAMP_CHARS),
+        () => line,
+      );
       return line;
+    },
+    finishedLine(bytes, start, end) {
+      const at = end - FINISHED_TAIL_LENGTH;
+      const from = at + TIMESTAMP_KEY.length;
+      finished(
+        at > start &&
+          bytes.compare(FIRST_KEY_BYTES, 0, FIRST_KEY_BYTES.length, start, start + FIRST_KEY_BYTES.length) ===
+            0 &&
+          bytes.compare(TIMESTAMP_KEY_BYTES, 0, TIMESTAMP_KEY_BYTES.length, at, from) === 0 &&
+          bytes.compare(LINE_END_BYTES, 0, LINE_END_BYTES.length, end - LINE_END_BYTES.length, end) === 0,
+        bytes.toString("latin1", from, from + TIMESTAMP_CHARS),
+        () => bytes.toString("utf8", start, end),
+      );
     },
   };
 }
