@@ -14,6 +14,7 @@ import { createLogger } from "../../functions/src/log.js";
 import { loadConfig } from "../../functions/src/config.js";
 import { createDeps } from "../../functions/src/wiring.js";
 import { startFunctionsHost } from "../local/functions-host.js";
+import { memorySampler, MiB } from "./common.js";
 
 export interface HostStats {
   type: "stats";
@@ -27,8 +28,6 @@ export interface HostStats {
 
 export type HostMessage = { type: "ready"; url: string; rssMiB: number } | HostStats;
 
-const MiB = 2 ** 20;
-
 async function main(): Promise<void> {
   const env = JSON.parse(process.env["BQX_BENCH_HOST_ENV"] ?? "") as Record<string, string>;
   const config = loadConfig(env);
@@ -39,13 +38,7 @@ async function main(): Promise<void> {
   // counted by the parent, from the local Cloud Tasks' attempts.
   globalThis.gc?.();
   const rssReady = process.memoryUsage().rss;
-  let rssPeak = rssReady;
-  let heapPeak = process.memoryUsage().heapUsed;
-  const timer = setInterval(() => {
-    const m = process.memoryUsage();
-    rssPeak = Math.max(rssPeak, m.rss);
-    heapPeak = Math.max(heapPeak, m.heapUsed);
-  }, 50);
+  const mem = memorySampler();
   const cpu0 = process.cpuUsage();
   process.on("message", (msg: { type: string }) => {
     if (msg.type === "stats") {
@@ -53,13 +46,13 @@ async function main(): Promise<void> {
       const stats: HostStats = {
         type: "stats",
         rssReadyMiB: rssReady / MiB,
-        rssPeakMiB: Math.max(rssPeak, process.memoryUsage().rss) / MiB,
-        heapPeakMiB: heapPeak / MiB,
+        rssPeakMiB: Math.max(mem.peak().rss, process.memoryUsage().rss) / MiB,
+        heapPeakMiB: mem.peak().heap / MiB,
         cpuSeconds: (cpu.user + cpu.system) / 1e6,
       };
       process.send?.(stats);
     } else if (msg.type === "stop") {
-      clearInterval(timer);
+      mem.stop();
       void host.stop().finally(() => process.exit(0));
     }
   });

@@ -17,6 +17,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { DEFAULT_ROWS_PER_CHUNK } from "../../functions/src/core/backfill-plan.js";
 import { parseManifest, type RunManifest } from "../../functions/src/core/manifest.js";
 import { chunkManifestPrefix, JOB_LABELS } from "../../functions/src/core/names.js";
@@ -24,7 +25,7 @@ import { waitForBackfill } from "../helpers/stack-helpers.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { BACKFILL_QUEUE, startLocalStack, type Destination, type LocalStack } from "../local/stack.js";
 import type { HostMessage, HostStats } from "./backfill-host.js";
-import { fmt, formatTable, loadAverage, machineLine, MiB } from "./common.js";
+import { benchNumber, fmt, formatTable, loadAverage, machineLine, MiB } from "./common.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "../..");
@@ -46,36 +47,32 @@ export interface BackfillArgs {
 }
 
 export function parseBackfillArgs(argv: string[]): BackfillArgs {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      events: { type: "string", default: "2_000_000" },
+      hours: { type: "string", default: "96" },
+      concurrency: { type: "string", default: "1,2,4" },
+      "rows-per-chunk": { type: "string" },
+      seed: { type: "string", default: "2026" },
+      "late-fraction": { type: "string", default: "0.02" },
+      string: { type: "boolean", default: false },
+      "timeout-minutes": { type: "string", default: "120" },
+      "no-warmup": { type: "boolean", default: false },
+    },
+  });
   const args: BackfillArgs = {
-    events: 2_000_000,
-    hours: 96,
-    concurrency: [1, 2, 4],
-    rowsPerChunk: undefined,
-    seed: 2026,
-    lateFraction: 0.02,
-    useJsonType: true,
-    timeoutMinutes: 120,
-    warmup: true,
+    events: benchNumber(v.events),
+    hours: benchNumber(v.hours),
+    concurrency: v.concurrency.split(",").map(benchNumber),
+    rowsPerChunk: v["rows-per-chunk"] === undefined ? undefined : benchNumber(v["rows-per-chunk"]),
+    seed: benchNumber(v.seed),
+    lateFraction: Number(v["late-fraction"]),
+    useJsonType: !v.string,
+    timeoutMinutes: Number(v["timeout-minutes"]),
+    warmup: !v["no-warmup"],
   };
-  const int = (s: string) => Number(s.replace(/_/g, ""));
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--events") args.events = int(value());
-    else if (a === "--hours") args.hours = int(value());
-    else if (a === "--concurrency") args.concurrency = value().split(",").map(int);
-    else if (a === "--rows-per-chunk") args.rowsPerChunk = int(value());
-    else if (a === "--seed") args.seed = int(value());
-    else if (a === "--late-fraction") args.lateFraction = Number(value());
-    else if (a === "--string") args.useJsonType = false;
-    else if (a === "--no-warmup") args.warmup = false;
-    else if (a === "--timeout-minutes") args.timeoutMinutes = Number(value());
-    else throw new Error(`unknown argument ${a} (with --backfill)`);
-  }
   const positive = (n: number) => Number.isInteger(n) && n > 0;
   if (!positive(args.events)) throw new Error("--events must be a positive integer");
   if (!positive(args.hours)) throw new Error("--hours must be a positive integer");

@@ -28,3 +28,23 @@ export function formatTable(header: string[], lines: string[][], leftColumns = 1
       .trimEnd();
   return [show(header), widths.map((w) => "-".repeat(w)).join("  "), ...lines.map(show)].join("\n");
 }
+
+/** A number flag's value; "2_000_000" spelled with underscores is fine. */
+export function benchNumber(text: string): number {
+  return Number(text.replace(/_/g, ""));
+}
+
+/** Peak RSS and heap of this process, sampled every 50 ms until stopped. */
+export function memorySampler() {
+  let rssPeak = process.memoryUsage().rss;
+  let heapPeak = process.memoryUsage().heapUsed;
+  const timer = setInterval(() => {
+    const m = process.memoryUsage();
+    rssPeak = Math.max(rssPeak, m.rss);
+    heapPeak = Math.max(heapPeak, m.heapUsed);
+  }, 50);
+  return {
+    peak: () => ({ rss: rssPeak, heap: heapPeak }),
+    stop: () => clearInterval(timer),
+  };
+}

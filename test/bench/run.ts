@@ -24,12 +24,13 @@ import { spawn } from "node:child_process";
 import { loadavg } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
 import { createClient } from "@clickhouse/client";
 import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/source-sql.js";
 import { generateSampleData } from "../local/clickhouse/sample-data.js";
 import { startLocalStack, type LocalStack } from "../local/stack.js";
 import { parseBackfillArgs, runBackfillBench } from "./backfill.js";
-import { fmt, machineLine, MiB } from "./common.js";
+import { benchNumber, fmt, machineLine, MiB } from "./common.js";
 import { MODES, type BenchJob, type BenchResult, type Mode } from "./worker.js";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
@@ -47,35 +48,35 @@ interface Args {
   productGzipLevel: number | undefined;
 }
 
-function parseArgs(argv: string[]): Args {
+function benchArgs(argv: string[]): Args {
+  const { values: v } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      events: { type: "string", default: "1_000_000" },
+      repeat: { type: "string", default: "2" },
+      seed: { type: "string", default: "2026" },
+      modes: { type: "string", default: "floor,stage,export" },
+      breakdown: { type: "boolean", default: false },
+      "cpu-prof": { type: "string" },
+      "gzip-level": { type: "string" },
+      "product-gzip-level": { type: "string" },
+      string: { type: "boolean", default: false },
+    },
+  });
+  const level = (text: string | undefined) => (text === undefined ? undefined : Number(text));
   const args: Args = {
-    events: 1_000_000,
-    repeat: 2,
-    modes: ["floor", "stage", "export"],
-    cpuProf: undefined,
-    useJsonType: true,
-    seed: 2026,
-    gzipLevel: undefined,
-    productGzipLevel: undefined,
+    events: benchNumber(v.events),
+    repeat: benchNumber(v.repeat),
+    modes: v.breakdown
+      ? ["floor", "gzip-only", "rows", "encode", "stage-raw", "stage"]
+      : (v.modes.split(",") as Mode[]),
+    cpuProf: v["cpu-prof"] === undefined ? undefined : path.resolve(v["cpu-prof"]),
+    useJsonType: !v.string,
+    seed: benchNumber(v.seed),
+    gzipLevel: level(v["gzip-level"]),
+    productGzipLevel: level(v["product-gzip-level"]),
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === "--events") args.events = Number(value().replace(/_/g, ""));
-    else if (a === "--repeat") args.repeat = Number(value());
-    else if (a === "--seed") args.seed = Number(value());
-    else if (a === "--modes") args.modes = value().split(",") as Mode[];
-    else if (a === "--breakdown") args.modes = ["floor", "gzip-only", "rows", "encode", "stage-raw", "stage"];
-    else if (a === "--cpu-prof") args.cpuProf = path.resolve(value());
-    else if (a === "--gzip-level") args.gzipLevel = Number(value());
-    else if (a === "--product-gzip-level") args.productGzipLevel = Number(value());
-    else if (a === "--string") args.useJsonType = false;
-    else throw new Error(`unknown argument ${a}`);
-  }
   if (!(Number.isInteger(args.events) && args.events > 0))
     throw new Error("--events must be a positive integer");
   if (!(Number.isInteger(args.repeat) && args.repeat > 0))
@@ -251,7 +252,7 @@ async function main(): Promise<void> {
     await runBackfillBench(parseBackfillArgs(argv.filter((a) => a !== "--backfill")));
     return;
   }
-  const args = parseArgs(argv);
+  const args = benchArgs(argv);
   console.log(machineLine());
   console.log(
     `events: ${fmt(args.events)}, repeat: ${args.repeat}, steps: ${args.modes.join(", ")}, ${args.useJsonType ? "JSON" : "STRING"} variant`,

@@ -32,6 +32,7 @@ import { eventsQuery, DEFAULT_LOOKBACK_DAYS } from "../../functions/src/core/sou
 import { createLogger } from "../../functions/src/log.js";
 import { createDeps } from "../../functions/src/wiring.js";
 import { startFunctionsHost } from "../local/functions-host.js";
+import { memorySampler, MiB } from "./common.js";
 
 export const MODES = ["floor", "stage", "export", "rows", "encode", "stage-raw", "gzip-only"] as const;
 export type Mode = (typeof MODES)[number];
@@ -90,22 +91,6 @@ export interface BenchResult {
   /** export: peak RSS until the HTTP answer (the rest is waiting). */
   rssPeakHttpMiB?: number;
   heapPeakMiB: number;
-}
-
-const MiB = 2 ** 20;
-
-function memorySampler() {
-  let rssPeak = process.memoryUsage().rss;
-  let heapPeak = process.memoryUsage().heapUsed;
-  const timer = setInterval(() => {
-    const m = process.memoryUsage();
-    rssPeak = Math.max(rssPeak, m.rss);
-    heapPeak = Math.max(heapPeak, m.heapUsed);
-  }, 50);
-  return {
-    peak: () => ({ rss: rssPeak, heap: heapPeak }),
-    stop: () => clearInterval(timer),
-  };
 }
 
 /** A sink that counts and drops bytes. */
