@@ -6,8 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stageLines } from "../../functions/src/app/stage-rows.js";
 import { wellFormed } from "../../functions/src/core/json-text.js";
 import { createRowEncoder } from "../../functions/src/core/rows.js";
-import { eventsQuery, RAW_ROW_MARKER } from "../../functions/src/core/source-sql.js";
-import { dt64, EXPORTED_AT, PERIOD, unixSeconds } from "../fixtures/posthog-fixtures.js";
+import { RAW_ROW_MARKER } from "../../functions/src/core/source-sql.js";
+import { dt64, fixtureEventsQuery, unixSeconds } from "../fixtures/posthog-fixtures.js";
 import { HOSTILE_PROPERTIES } from "../fixtures/hostile-properties.js";
 import { openPosthogSession, type ChdbPosthog } from "../helpers/chdb-session.js";
 import { MemoryStore } from "../helpers/fakes/memory-store.js";
@@ -95,14 +95,8 @@ beforeAll(async () => {
 afterAll(() => ch?.close());
 
 async function read(useJsonType: boolean | undefined): Promise<string[]> {
-  const q = eventsQuery({
+  const q = fixtureEventsQuery({
     teamId: TEAM,
-    period: PERIOD,
-    exportedAt: EXPORTED_AT,
-    includeEvents: [],
-    excludeEvents: [],
-    selection: "ingested",
-    lookbackDays: 7,
     ...(useJsonType === undefined ? {} : { lines: { useJsonType } }),
   });
   const text = await ch.queryText(q.sql, q.params, q.output === "lines" ? "TabSeparatedRaw" : "JSONEachRow");

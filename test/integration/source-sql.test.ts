@@ -20,6 +20,7 @@ import {
   EV,
   EVENT_ROWS,
   EXPORTED_AT,
+  fixtureEventsQuery,
   OTHER_TEAM,
   PERIOD,
   PERSON,
@@ -49,16 +50,7 @@ afterAll(() => {
 });
 
 function events(overrides: Partial<EventsQueryOptions> = {}): Promise<Row[]> {
-  const q = eventsQuery({
-    teamId: TEAM,
-    period: PERIOD,
-    exportedAt: EXPORTED_AT,
-    includeEvents: [],
-    excludeEvents: [],
-    selection: "ingested",
-    lookbackDays: DEFAULT_LOOKBACK_DAYS,
-    ...overrides,
-  });
+  const q = fixtureEventsQuery(overrides);
   return ch.query(q.sql, q.params);
 }
 
