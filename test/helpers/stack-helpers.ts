@@ -136,7 +136,10 @@ export async function backfillProgress(
   exportId: string,
   backfillId: string,
 ): Promise<any> {
-  const res = await fetch(`${stack.functions.exportRunUrl}?export=${exportId}&backfill=${backfillId}`);
+  const url = `${stack.functions.exportRunUrl}?export=${exportId}&backfill=${backfillId}`;
+  // A kept-alive socket the host closed while the poller slept resets the next request
+  // (seen on a loaded machine): ask again on a fresh one.
+  const res = await fetch(url).catch(() => fetch(url, { headers: { connection: "close" } }));
   if (res.status !== 200) throw new Error(`backfill progress answered ${res.status}: ${await res.text()}`);
   return ((await res.json()) as { backfill: unknown }).backfill;
 }
