@@ -157,6 +157,8 @@ class JsonScanner {
   private readonly keepText: boolean;
   private readonly wanted: ReadonlySet<string> | undefined;
   private readonly wantedLengths: ReadonlySet<number> | undefined;
+  /** Whether the string just scanned held an escape (its text is not its literal's inside). */
+  private stringEscaped = false;
 
   constructor(
     private readonly text: string,
@@ -251,6 +253,7 @@ class JsonScanner {
 
   private string(): void {
     const t = this.text;
+    this.stringEscaped = false;
     this.i++; // opening quote
     for (;;) {
       // Skip the run of ordinary characters natively: far faster than a char loop.
@@ -264,6 +267,7 @@ class JsonScanner {
         return;
       }
       if (c === Ch.Backslash) {
+        this.stringEscaped = true;
         const e = t.charCodeAt(this.i + 1);
         if (e === 117 /* u */) {
           const u = hex4(t, this.i + 2);
@@ -314,10 +318,13 @@ class JsonScanner {
 
   /** The key literal text[from, to) if it names a wanted member (escapes decoded), else undefined. */
   private wantedKey(from: number, to: number): string | undefined {
-    // Most keys differ in length from every wanted name: no slice for them.
-    if (!this.wantedLengths?.has(to - from - 2) && this.text.indexOf("\\", from) > to) return undefined;
-    const raw = this.text.slice(from + 1, to - 1);
-    const key = raw.includes("\\") ? (JSON.parse(this.text.slice(from, to)) as string) : raw;
+    if (!this.stringEscaped) {
+      // Most keys differ in length from every wanted name: no slice for them.
+      if (!this.wantedLengths?.has(to - from - 2)) return undefined;
+      const raw = this.text.slice(from + 1, to - 1);
+      return this.wanted?.has(raw) ? raw : undefined;
+    }
+    const key = JSON.parse(this.text.slice(from, to)) as string;
     return this.wanted?.has(key) ? key : undefined;
   }
 
