@@ -1,11 +1,13 @@
 // NDJSON rows for a BigQuery load (sourceFormat NEWLINE_DELIMITED_JSON) with
-// the model's schema. On the hot path: the source's JSONEachRow line is cut
-// into its fields' literals (no JSON.parse of the row), a line is built by
-// concatenation from a per-model plan, string literals that are already
-// loadable are copied as they are, and JSON documents that are already
-// loadable are embedded as they are, never parsed into objects and serialised
-// again. A line the cutter does not recognise goes through JSON.parse and the
-// same rules.
+// the model's schema. Events come from a "lines" query (source-sql.ts): most
+// rows arrive finished by ClickHouse and are only checked and counted here
+// (encodeLine, finishedLine); the rest, and persons, are encoded by these
+// rules. Encoding cuts the source's JSONEachRow line into its fields' literals
+// (no JSON.parse of the row), builds the line by concatenation from a
+// per-model plan, copies string literals that are already loadable, and
+// embeds JSON documents that are already loadable as they are, never parsed
+// into objects and serialised again. A line the cutter does not recognise goes
+// through JSON.parse and the same rules.
 //
 // Rules for hostile values (the README's table repeats them):
 // - STRING columns (and the JSON-ish columns of the STRING variant) keep the
