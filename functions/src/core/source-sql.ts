@@ -103,6 +103,10 @@ function isoMicros(expr: string): string {
 // also governs toJSONString, i.e. the elements text).
 const OUTPUT_SETTINGS =
   "SETTINGS output_format_json_quote_64bit_integers = 1, output_format_json_escape_forward_slashes = 0";
+// The lines query also pins what decides a plain row and how lines end:
+// isValidJSON checks UTF-8 only with simdjson, and a profile could end
+// TabSeparated lines with CRLF.
+const LINES_SETTINGS = `${OUTPUT_SETTINGS}, allow_simdjson = 1, output_format_tsv_crlf_end_of_line = 0`;
 
 function database(name: string | undefined): string {
   const db = name ?? DEFAULT_DATABASE;
@@ -261,7 +265,7 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
   )`;
   if (!opts.lines) return { sql: `${sql}\n  ${OUTPUT_SETTINGS}`, params };
   return {
-    sql: `${eventLinesSql(sql, opts.lines.useJsonType)}\n  ${OUTPUT_SETTINGS}`,
+    sql: `${eventLinesSql(sql, opts.lines.useJsonType)}\n  ${LINES_SETTINGS}`,
     params,
     output: "lines",
   };
@@ -271,20 +275,31 @@ export function eventsQuery(opts: EventsQueryOptions): SourceQuery {
 
 /**
  * A properties document the encoder would copy unchanged (core/json-text.ts),
- * told in ClickHouse: valid JSON (simdjson: RFC 8259, valid UTF-8), and none
- * of what the encoder rewrites or refuses: a byte order mark (which
- * isValidJSON skips, BigQuery does not), a newline between tokens, a
- * surrogate escape (lone ones become U+FFFD; paired ones are sent along too),
- * a number with an exponent or of 16 characters or more (the encoder keeps
- * the digits of those that float64 or int64 cannot hold), more than 500
- * levels of nesting (bounded by the count of brackets). The patterns may also
- * match inside strings: such documents only take the encoder's way.
+ * told in ClickHouse: valid JSON (simdjson, pinned by the query's settings:
+ * RFC 8259, valid UTF-8), and none of what the encoder rewrites or refuses: a
+ * byte order mark (which isValidJSON skips, BigQuery does not), a newline
+ * between tokens, a `\u` escape (lone surrogates become U+FFFD; an escape can
+ * also spell a key; PostHog's ingestion writes none but control characters),
+ * an escaped slash, a number with an exponent or of 16 characters or more, at
+ * the top level too (the encoder keeps the digits of those that float64 or
+ * int64 cannot hold), more than 500 levels of nesting (bounded by the count of
+ * brackets). The patterns may also match inside strings: such documents only
+ * take the encoder's way.
  */
-// RE2 syntax, placed in the SQL as a quoted literal by sqlLiteral.
-const ENCODER_NEEDED = String.raw`^\x{FEFF}|[\n\r]|\\u[dD][89a-fA-F]|[:,\[]\s*-?[0-9]+(\.[0-9]+)?[eE]|[:,\[]\s*-?[0-9.]{16}`;
-const PLAIN_ROW = `isValidUTF8(concat(event, distinct_id, elements))
+// RE2 syntax, placed in the SQL as quoted literals by sqlLiteral.
+const ENCODER_NEEDED = String.raw`^\x{FEFF}|[\n\r]|\\u|\\/|(?:^|[:,\[])\s*-?[0-9]+(\.[0-9]+)?[eE]|(?:^|[:,\[])\s*-?[0-9.]{16}`;
+/**
+ * What JSONExtractRaw would spell otherwise than the source (and the encoder):
+ * a number whose fraction ends in 0 (10.0 → 10), -0, a raw U+2028/U+2029
+ * (escaped by ClickHouse). Numbers are told by what may stand around them, so
+ * an IP address or a version in a string does not count. Checked only in
+ * documents that mention $set.
+ */
+const RESPELLED_BY_CLICKHOUSE = String.raw`[:,\[]\s*-?[0-9]+\.[0-9]*0\s*[,}\]]|[:,\[]\s*-0\s*[,}\]]|\x{2028}|\x{2029}`;
+const PLAIN_ROW = `isValidUTF8(event) AND isValidUTF8(distinct_id) AND isValidUTF8(elements)
     AND (properties IS NULL OR (isValidJSON(properties)
       AND NOT match(properties, ${sqlLiteral(ENCODER_NEEDED)})
+      AND NOT (position(properties, '$set') > 0 AND match(properties, ${sqlLiteral(RESPELLED_BY_CLICKHOUSE)}))
       AND countSubstrings(properties, '{') + countSubstrings(properties, '[') <= 500))`;
 
 /** A constant as a ClickHouse string literal (backslashes and quotes escaped). */
