@@ -160,7 +160,7 @@ let def: ExportDefinition;
 function deps(withScheduler = true): AppDeps {
   return {
     store,
-    source: { rows: () => (async function* () {})() },
+    source: { rows: () => (async function* () {})(), bytes: () => (async function* () {})() },
     warehouses: { forDestination: () => Promise.reject(new Error("no BigQuery here")) },
     tasks: undefined,
     settings: {

@@ -137,6 +137,10 @@ function crashable(deps: AppDeps, crash: Crash): AppDeps {
       await crash.step();
       yield* deps.source.rows(q);
     },
+    bytes: async function* (q) {
+      await crash.step();
+      yield* deps.source.bytes(q);
+    },
   };
   const warehouses: WarehouseFactory = {
     forDestination: async (d) => {

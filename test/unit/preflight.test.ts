@@ -167,6 +167,8 @@ class RefusingWarehouse extends MemoryWarehouse {
 /** A ClickHouse whose events table lacks `lacking`, answering system.columns as ClickHouse would. */
 function source(lacking: string[] = []): SourceDatabase {
   return {
+    // The preflight stages nothing.
+    bytes: () => (async function* () {})(),
     // eslint-disable-next-line @typescript-eslint/require-await
     async *rows(query) {
       if (query.sql.includes("system.columns")) {

@@ -47,6 +47,25 @@ async function* chunked(bytes: Buffer, sizes: number[]): AsyncIterable<Buffer> {
 }
 
 describe("stageLines", () => {
+  it("gathers a line that spans many chunks once, whichever way it goes", async () => {
+    const big = sourceRow(1);
+    big["properties"] = JSON.stringify({ $set: { n: 1 }, pad: "é".repeat(400_000) });
+    const encoder = createRowEncoder("events", true);
+    const finishedLine = createRowEncoder("events", true).encode(big);
+    const body = `${finishedLine}\n${RAW_ROW_MARKER}${JSON.stringify(big)}\n`;
+    const store = new MemoryStore();
+    const staged = await stageLines({
+      chunks: chunked(Buffer.from(body, "utf8"), [1000]),
+      encoder,
+      store,
+      prefix: "p/",
+      partBytes: 1 << 30,
+    });
+    const text = Buffer.concat(staged.files.map((f) => gunzipSync(store.bytes(f)!))).toString("utf8");
+    expect(text).toBe(`${finishedLine}\n${finishedLine}\n`);
+    expect(encoder.stats).toMatchObject({ rows: 2, finishedLines: 1 });
+  });
+
   const { text, expected } = answer(300);
   const bytes = Buffer.from(text, "utf8");
 

@@ -246,13 +246,12 @@ async function stageAndLoad(
       },
     };
     const staged =
-      query.output === "lines" && deps.source.bytes
+      query.output === "lines"
         ? await stageLines({ ...parts, chunks: deps.source.bytes(query), encoder })
         : await stageRows({
             ...parts,
             rows: deps.source.rows(query),
-            encode:
-              query.output === "lines" ? (row) => encoder.encodeLine(row) : (row) => encoder.encodeText(row),
+            encode: (row) => encoder.encodeText(row),
           });
     log.info("staged", {
       rows: staged.rows,

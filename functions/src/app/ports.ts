@@ -42,11 +42,8 @@ export interface ObjectStore {
 export interface SourceDatabase {
   /** The query's rows (JSONEachRow, or "lines"), one row's text (no newline) at a time. */
   rows(query: SourceQuery): AsyncIterable<string>;
-  /**
-   * A "lines" query's output as it arrives, undecoded, in any chunking (a
-   * source may leave this out: its rows are staged one by one instead).
-   */
-  bytes?(query: SourceQuery): AsyncIterable<Buffer>;
+  /** A "lines" query's output as it arrives, undecoded, in any chunking (what exportPeriod stages). */
+  bytes(query: SourceQuery): AsyncIterable<Buffer>;
 }
 
 export interface JobRef {

@@ -142,53 +142,107 @@ export function stageRows(opts: StageOptions): Promise<StagedParts> {
 
 const NEWLINE = 10;
 const MARKER = RAW_ROW_MARKER.charCodeAt(0);
+/** How much of the answer after a line of the wrong shape is read to find ClickHouse's error. */
+const ERROR_TAIL_BYTES = 64 * 1024;
+
+/**
+ * A line of the wrong shape. After the first rows ClickHouse reports a
+ * failure inside the answer (since 25.11 between `__exception__` tags,
+ * before that as a bare `Code: N. DB::Exception: …` line): such a failure is
+ * passing (memory, time, a replica) and retryable; any other line is not.
+ */
+async function wrongLine(err: unknown, rest: Buffer, more: AsyncIterator<Buffer>): Promise<unknown> {
+  const tail = [rest];
+  let size = rest.length;
+  while (size < ERROR_TAIL_BYTES) {
+    const next = await more.next().catch(() => ({ done: true as const, value: undefined }));
+    if (next.done) break;
+    tail.push(next.value);
+    size += next.value.length;
+  }
+  const text = Buffer.concat(tail).toString("utf8", 0, Math.min(size, ERROR_TAIL_BYTES));
+  if (!/__exception__|DB::Exception/.test(text)) return err;
+  const message = /Code: \d+\. DB::Exception: [^\r\n]*/.exec(text)?.[0] ?? text.trim().slice(0, 500);
+  return new ExportError("SOURCE_FAILED", `ClickHouse failed while sending the rows: ${message}`, {
+    retryable: true,
+    cause: err,
+  });
+}
 
 /**
  * The bytes of a "lines" query into parts. Runs of finished lines go to gzip
  * as slices of the received chunks, never decoded; a marked row is decoded,
- * encoded and written in its place. The encoder counts every row.
+ * encoded and written in its place. The encoder counts every row. A line
+ * that spans chunks is gathered once, not re-scanned with every chunk.
  */
 export function stageLines(opts: StageLinesOptions): Promise<StagedParts> {
   const { encoder } = opts;
   return staging(opts, async (parts) => {
-    let carry: Buffer | undefined;
-    for await (const received of opts.chunks) {
-      const chunk = carry ? Buffer.concat([carry, received]) : received;
-      carry = undefined;
-      let from = 0; // start of the run of finished lines not yet written
-      let rows = 0;
-      let at = 0;
-      for (let nl = chunk.indexOf(NEWLINE, at); nl !== -1; nl = chunk.indexOf(NEWLINE, at)) {
-        if (chunk[at] === MARKER) {
-          await parts.write(chunk.subarray(from, at), rows);
-          const line = encoder.encodeLine(chunk.toString("utf8", at, nl));
-          await parts.write(Buffer.from(`${line}\n`, "utf8"), 1);
-          from = nl + 1;
-          rows = 0;
-        } else {
-          encoder.finishedLine(chunk, at, nl);
-          rows++;
-          // A part ends at a line's end once it is full.
-          if (nl + 1 - from >= parts.room()) {
-            await parts.write(chunk.subarray(from, nl + 1), rows);
-            from = nl + 1;
-            rows = 0;
-          }
-        }
-        at = nl + 1;
+    const chunks = opts.chunks[Symbol.asyncIterator]();
+    /** One line's bytes: finished (checked, written as they are) or marked (encoded). */
+    const line = async (bytes: Buffer, start: number, end: number, finishedRun: { rows: number }) => {
+      if (bytes[start] === MARKER) {
+        const encoded = encoder.encodeLine(bytes.toString("utf8", start, end));
+        await parts.write(Buffer.from(`${encoded}\n`, "utf8"), 1);
+        return false;
       }
-      await parts.write(chunk.subarray(from, at), rows);
-      if (at < chunk.length) carry = Buffer.from(chunk.subarray(at));
+      encoder.finishedLine(bytes, start, end);
+      finishedRun.rows++;
+      return true;
+    };
+    let pending: Buffer[] = []; // the start of a line that spans chunks
+    for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
+      const chunk = next.value;
+      let at = 0;
+      try {
+        if (pending.length > 0) {
+          const nl = chunk.indexOf(NEWLINE);
+          if (nl === -1) {
+            pending.push(chunk);
+            continue;
+          }
+          const whole = Buffer.concat([...pending, chunk.subarray(0, nl + 1)]);
+          pending = [];
+          const run = { rows: 0 };
+          if (await line(whole, 0, whole.length - 1, run)) await parts.write(whole, 1);
+          at = nl + 1;
+        }
+        let from = at; // start of the run of finished lines not yet written
+        const run = { rows: 0 };
+        for (let nl = chunk.indexOf(NEWLINE, at); nl !== -1; nl = chunk.indexOf(NEWLINE, at)) {
+          if (chunk[at] === MARKER) {
+            await parts.write(chunk.subarray(from, at), run.rows);
+            run.rows = 0;
+            await line(chunk, at, nl, run);
+            from = nl + 1;
+          } else {
+            await line(chunk, at, nl, run);
+            // A part ends at a line's end once it is full.
+            if (nl + 1 - from >= parts.room()) {
+              await parts.write(chunk.subarray(from, nl + 1), run.rows);
+              from = nl + 1;
+              run.rows = 0;
+            }
+          }
+          at = nl + 1;
+        }
+        await parts.write(chunk.subarray(from, at), run.rows);
+        // A copy: the rest of the line must outlive this chunk.
+        if (at < chunk.length) pending.push(Buffer.from(chunk.subarray(at)));
+      } catch (err) {
+        throw await wrongLine(err, Buffer.concat([...pending, chunk.subarray(at)]), chunks);
+      }
     }
-    // The output ends with a newline: anything after the last one is not a whole row.
-    if (carry) {
-      throw new ExportError(
-        "SOURCE_FAILED",
-        "ClickHouse's answer ended inside a row; the run will be retried.",
-        {
+    // The answer ends with a newline: anything after the last one is not a whole row.
+    if (pending.length > 0) {
+      const tail = Buffer.concat(pending);
+      throw await wrongLine(
+        new ExportError("SOURCE_FAILED", "ClickHouse's answer ended inside a row; the run will be retried.", {
           retryable: true,
-          details: { tail: carry.toString("utf8", 0, Math.min(carry.length, 200)) },
-        },
+          details: { tail: tail.toString("utf8", 0, Math.min(tail.length, 200)) },
+        }),
+        tail,
+        chunks,
       );
     }
   });

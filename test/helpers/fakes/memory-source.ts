@@ -44,6 +44,9 @@ function chTime(value: unknown): Date {
   return new Date(`${String(value).replace(" ", "T").slice(0, 23)}Z`);
 }
 
+/** An odd size, so chunks end anywhere in a line. */
+const BYTES_CHUNK = 61;
+
 export class MemorySource implements SourceDatabase {
   events: SourceEvent[] = [];
   persons: PersonChange[] = [];
@@ -75,6 +78,22 @@ export class MemorySource implements SourceDatabase {
       if (n % 7 === 0) await this.yieldPoint();
       yield row;
     }
+  }
+
+  /**
+   * rows() as ClickHouse's answer would arrive: bytes in small chunks, cut
+   * inside lines and inside characters, so staging sees every boundary.
+   */
+  async *bytes(query: SourceQuery): AsyncIterable<Buffer> {
+    let buffered = Buffer.alloc(0);
+    for await (const row of this.rows(query)) {
+      buffered = Buffer.concat([buffered, Buffer.from(`${row}\n`, "utf8")]);
+      while (buffered.length >= BYTES_CHUNK) {
+        yield buffered.subarray(0, BYTES_CHUNK);
+        buffered = buffered.subarray(BYTES_CHUNK);
+      }
+    }
+    if (buffered.length > 0) yield buffered;
   }
 
   /** The latest state of every key, as the destination must end up (deleted keys absent). */
