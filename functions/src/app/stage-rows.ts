@@ -56,10 +56,16 @@ interface OpenPart {
   bytes: number;
 }
 
-/** Gzip parts of whole lines, opened on the first write, each closed once it reaches partBytes. */
+/**
+ * Gzip parts of whole lines, opened on the first write, each closed once it
+ * reaches partBytes. Writes are gathered into batches of about BATCH_BYTES
+ * before they reach gzip: fewer, larger zlib calls than one per slice.
+ */
 class PartWriter {
   readonly result: StagedParts = { files: [], rows: 0, bytes: 0, stagedBytes: 0 };
   private part: OpenPart | undefined;
+  private batch: Buffer[] = [];
+  private batchBytes = 0;
 
   constructor(private readonly opts: PartOptions) {}
 
@@ -76,18 +82,29 @@ class PartWriter {
     part.bytes += lines.length;
     this.result.bytes += lines.length;
     this.result.rows += rows;
-    if (!part.gzip.write(lines)) await Promise.race([once(part.gzip, "drain"), part.upload]);
+    this.batch.push(lines);
+    this.batchBytes += lines.length;
     if (part.bytes >= this.opts.partBytes) await this.close();
+    else if (this.batchBytes >= BATCH_BYTES) await this.flush(part);
   }
 
   async close(): Promise<void> {
     const closing = this.part;
     if (!closing) return;
+    await this.flush(closing);
     this.part = undefined;
     closing.gzip.end();
     this.result.stagedBytes += await closing.upload;
     this.result.files.push(closing.name);
     await this.opts.onPart?.({ ...this.result, files: [...this.result.files] });
+  }
+
+  private async flush(part: OpenPart): Promise<void> {
+    if (this.batchBytes === 0) return;
+    const bytes = this.batch.length === 1 ? this.batch[0]! : Buffer.concat(this.batch, this.batchBytes);
+    this.batch = [];
+    this.batchBytes = 0;
+    if (!part.gzip.write(bytes)) await Promise.race([once(part.gzip, "drain"), part.upload]);
   }
 
   async abort(): Promise<void> {
@@ -179,16 +196,10 @@ export function stageLines(opts: StageLinesOptions): Promise<StagedParts> {
   const { encoder } = opts;
   return staging(opts, async (parts) => {
     const chunks = opts.chunks[Symbol.asyncIterator]();
-    /** One line's bytes: finished (checked, written as they are) or marked (encoded). */
-    const line = async (bytes: Buffer, start: number, end: number, finishedRun: { rows: number }) => {
-      if (bytes[start] === MARKER) {
-        const encoded = encoder.encodeLine(bytes.toString("utf8", start, end));
-        await parts.write(Buffer.from(`${encoded}\n`, "utf8"), 1);
-        return false;
-      }
-      encoder.finishedLine(bytes, start, end);
-      finishedRun.rows++;
-      return true;
+    /** A marked row: decoded, encoded and written in its place. */
+    const writeMarked = async (bytes: Buffer, start: number, end: number) => {
+      const encoded = encoder.encodeLine(bytes.toString("utf8", start, end));
+      await parts.write(Buffer.from(`${encoded}\n`, "utf8"), 1);
     };
     let pending: Buffer[] = []; // the start of a line that spans chunks
     for (let next = await chunks.next(); !next.done; next = await chunks.next()) {
@@ -203,30 +214,36 @@ export function stageLines(opts: StageLinesOptions): Promise<StagedParts> {
           }
           const whole = Buffer.concat([...pending, chunk.subarray(0, nl + 1)]);
           pending = [];
-          const run = { rows: 0 };
-          if (await line(whole, 0, whole.length - 1, run)) await parts.write(whole, 1);
+          if (whole[0] === MARKER) await writeMarked(whole, 0, whole.length - 1);
+          else {
+            encoder.finishedLine(whole, 0, whole.length - 1);
+            await parts.write(whole, 1);
+          }
           at = nl + 1;
         }
-        let from = at; // start of the run of finished lines not yet written
-        const run = { rows: 0 };
+        // The run of finished lines not yet written: [from, at), `rows` of them. Checking
+        // a finished line is synchronous: the loop awaits only to write.
+        let from = at;
+        let rows = 0;
         for (let nl = chunk.indexOf(NEWLINE, at); nl !== -1; nl = chunk.indexOf(NEWLINE, at)) {
           if (chunk[at] === MARKER) {
-            await parts.write(chunk.subarray(from, at), run.rows);
-            run.rows = 0;
-            await line(chunk, at, nl, run);
+            await parts.write(chunk.subarray(from, at), rows);
+            await writeMarked(chunk, at, nl);
             from = nl + 1;
+            rows = 0;
           } else {
-            await line(chunk, at, nl, run);
+            encoder.finishedLine(chunk, at, nl);
+            rows++;
             // A part ends at a line's end once it is full.
             if (nl + 1 - from >= parts.room()) {
-              await parts.write(chunk.subarray(from, nl + 1), run.rows);
+              await parts.write(chunk.subarray(from, nl + 1), rows);
               from = nl + 1;
-              run.rows = 0;
+              rows = 0;
             }
           }
           at = nl + 1;
         }
-        await parts.write(chunk.subarray(from, at), run.rows);
+        await parts.write(chunk.subarray(from, at), rows);
         // A copy: the rest of the line must outlive this chunk.
         if (at < chunk.length) pending.push(Buffer.from(chunk.subarray(at)));
       } catch (err) {
