@@ -223,19 +223,16 @@ const EVENT_TIME = "timestamp";
 // `{"uuid":…,"timestamp":"…","bq_ingested_timestamp":"…"}`, timestamps of 27
 // characters (six fractional digits), so the event's timestamp sits at a fixed
 // distance from the end.
-const FIRST_KEY = '{"uuid":';
-const TIMESTAMP_KEY = ',"timestamp":"';
-const LINE_END = '"}';
+const FIRST_KEY_BYTES = Buffer.from('{"uuid":', "latin1");
+const TIMESTAMP_KEY_BYTES = Buffer.from(',"timestamp":"', "latin1");
+const LINE_END_BYTES = Buffer.from('"}', "latin1");
 const TIMESTAMP_CHARS = 27;
 const FINISHED_TAIL_LENGTH =
-  TIMESTAMP_KEY.length +
+  TIMESTAMP_KEY_BYTES.length +
   TIMESTAMP_CHARS +
   '","bq_ingested_timestamp":"'.length +
   TIMESTAMP_CHARS +
-  LINE_END.length;
-const FIRST_KEY_BYTES = Buffer.from(FIRST_KEY, "latin1");
-const TIMESTAMP_KEY_BYTES = Buffer.from(TIMESTAMP_KEY, "latin1");
-const LINE_END_BYTES = Buffer.from(LINE_END, "latin1");
+  LINE_END_BYTES.length;
 
 function sameBytes(bytes: Buffer, at: number, expected: Buffer): boolean {
   for (let k = 0; k < expected.length; k++) if (bytes[at + k] !== expected[k]) return false;
@@ -440,21 +437,32 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
   let timestampMinBytes: Buffer | undefined;
   let timestampMaxBytes: Buffer | undefined;
 
-  /** A finished events line: checked for shape (the SQL's), counted, its timestamp noted. */
-  const finished = (shaped: boolean, timestamp: string, text: () => string): void => {
-    if (model !== "events" || !shaped) {
-      const shown = text().slice(0, 300);
-      // ClickHouse reports a failure after the first rows inside the answer.
-      const failed = /DB::Exception|__exception__/.test(shown);
-      throw new ExportError(
-        "SOURCE_FAILED",
-        failed
-          ? `ClickHouse failed while sending the rows: ${shown}`
-          : `ClickHouse sent a line that is neither a finished row nor a marked one: ${shown}`,
-        { retryable: failed },
-      );
+  /** A line that is neither finished nor marked; the stage reading the answer tells a ClickHouse error apart. */
+  const wrongShape = (text: string): ExportError =>
+    new ExportError(
+      "SOURCE_FAILED",
+      `ClickHouse sent a line that is neither a finished row nor a marked one: ${text.slice(0, 300)}`,
+    );
+
+  const finishedLine = (bytes: Buffer, start: number, end: number): void => {
+    // Byte by byte in JS: a line costs a few dozen comparisons, no native
+    // call and no string unless the line moves a bound.
+    const at = end - FINISHED_TAIL_LENGTH;
+    const from = at + TIMESTAMP_KEY_BYTES.length;
+    const shaped =
+      at > start &&
+      sameBytes(bytes, start, FIRST_KEY_BYTES) &&
+      sameBytes(bytes, at, TIMESTAMP_KEY_BYTES) &&
+      sameBytes(bytes, end - LINE_END_BYTES.length, LINE_END_BYTES);
+    if (!shaped || model !== "events") throw wrongShape(bytes.toString("utf8", start, end));
+    if (timestampMinBytes === undefined || compareBytes(bytes, from, timestampMinBytes) < 0) {
+      timestampMinBytes = Buffer.from(bytes.subarray(from, from + TIMESTAMP_CHARS));
+      noteTimestamp(`"${timestampMinBytes.toString("latin1")}"`);
     }
-    noteTimestamp(`"${timestamp}"`);
+    if (timestampMaxBytes === undefined || compareBytes(bytes, from, timestampMaxBytes) > 0) {
+      timestampMaxBytes = Buffer.from(bytes.subarray(from, from + TIMESTAMP_CHARS));
+      noteTimestamp(`"${timestampMaxBytes.toString("latin1")}"`);
+    }
     stats.rows++;
     stats.finishedLines++;
   };
@@ -481,38 +489,10 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     encodeText,
     encodeLine(line) {
       if (line.startsWith(RAW_ROW_MARKER)) return encodeText(line.slice(RAW_ROW_MARKER.length));
-      const at = line.length - FINISHED_TAIL_LENGTH;
-      finished(
-        line.startsWith(FIRST_KEY) && line.startsWith(TIMESTAMP_KEY, at) && line.endsWith(LINE_END),
-        line.slice(at + TIMESTAMP_KEY.length, at + TIMESTAMP_KEY.length + TIMESTAMP_CHARS),
-        () => line,
-      );
+      const bytes = Buffer.from(line, "utf8");
+      finishedLine(bytes, 0, bytes.length);
       return line;
     },
-    finishedLine(bytes, start, end) {
-      // Byte by byte in JS: a line costs a few dozen comparisons, no native
-      // call and no string unless the line moves a bound.
-      const at = end - FINISHED_TAIL_LENGTH;
-      const from = at + TIMESTAMP_KEY.length;
-      const shaped =
-        at > start &&
-        sameBytes(bytes, start, FIRST_KEY_BYTES) &&
-        sameBytes(bytes, at, TIMESTAMP_KEY_BYTES) &&
-        sameBytes(bytes, end - LINE_END_BYTES.length, LINE_END_BYTES);
-      if (!shaped || model !== "events") {
-        finished(false, "", () => bytes.toString("utf8", start, end));
-        return;
-      }
-      if (timestampMinBytes === undefined || compareBytes(bytes, from, timestampMinBytes) < 0) {
-        timestampMinBytes = Buffer.from(bytes.subarray(from, from + TIMESTAMP_CHARS));
-        noteTimestamp(`"${timestampMinBytes.toString("latin1")}"`);
-      }
-      if (timestampMaxBytes === undefined || compareBytes(bytes, from, timestampMaxBytes) > 0) {
-        timestampMaxBytes = Buffer.from(bytes.subarray(from, from + TIMESTAMP_CHARS));
-        noteTimestamp(`"${timestampMaxBytes.toString("latin1")}"`);
-      }
-      stats.rows++;
-      stats.finishedLines++;
-    },
+    finishedLine,
   };
 }
