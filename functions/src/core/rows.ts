@@ -389,9 +389,8 @@ export function createRowEncoder(model: ModelName, useJsonType: boolean): RowEnc
     if (!wantedNames.some((name) => probe.includes(name)) && !probe.includes("\\u")) {
       return { value, members: undefined };
     }
-    const source = v();
-    const text = typeof source === "string" ? source : JSON.stringify(source);
-    return { value, members: jsonDocumentWithMembers(text, wanted, uncounted).members };
+    // jsonDocumentWithMembers takes the value as it is (a parsed document is stringified there).
+    return { value, members: jsonDocumentWithMembers(v(), wanted, uncounted).members };
   };
 
   /** A derived column from its member's source text (undefined: absent). */
