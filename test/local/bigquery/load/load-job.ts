@@ -78,6 +78,21 @@ export const MAX_BYTES_PER_LOAD = 15n * 10n ** 12n;
 /** "ndJSON: Maximum file size - compressed: 4 GB". */
 export const MAX_COMPRESSED_NDJSON_FILE = 4n * 10n ** 9n;
 const STAGING_SCHEMA = "_bqx_load_staging";
+/**
+ * The staging schema, created once per catalog: concurrent loads each running
+ * CREATE SCHEMA IF NOT EXISTS collide in DuckDB's catalog ("Catalog
+ * write-write conflict on create"), which BigQuery never does.
+ */
+const stagingSchemas = new WeakMap<Catalog, Promise<void>>();
+function ensureStagingSchema(catalog: Catalog, conn: DuckDBConnection): Promise<void> {
+  let ready = stagingSchemas.get(catalog);
+  if (!ready) {
+    ready = conn.run(`CREATE SCHEMA IF NOT EXISTS ${duckdbQuote(STAGING_SCHEMA)}`).then(() => undefined);
+    stagingSchemas.set(catalog, ready);
+    ready.catch(() => stagingSchemas.delete(catalog));
+  }
+  return ready;
+}
 
 export function destinationOf(config: LoadConfiguration): TableRef {
   const d = config.destinationTable;
@@ -229,7 +244,7 @@ export async function runLoad(deps: LoadDeps, config: LoadConfiguration): Promis
   const staging = `load_${randomUUID().replace(/-/g, "")}`;
   const stagingName = `${duckdbQuote(STAGING_SCHEMA)}.${duckdbQuote(staging)}`;
   try {
-    await conn.run(`CREATE SCHEMA IF NOT EXISTS ${duckdbQuote(STAGING_SCHEMA)}`);
+    await ensureStagingSchema(catalog, conn);
     await conn.run(
       `CREATE TABLE ${stagingName} (${fields.map((f) => `${duckdbQuote(f.name)} ${stagingType(f)}`).join(", ")})`,
     );
