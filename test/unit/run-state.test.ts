@@ -181,6 +181,40 @@ describe("lost runs and events", () => {
   });
 });
 
+describe("a load job that failed", () => {
+  it("for BigQuery's internalError fails the run retryably; the sweep's new attempt loads every row once", async () => {
+    let failLoad = true;
+    w.warehouse.faults = {
+      loadError: () =>
+        failLoad ? { reason: "internalError", message: "An internal error occurred (injected)" } : undefined,
+    };
+    const failed = await call(P1);
+    expect(failed.outcomes[0]).toMatchObject({
+      kind: "failed",
+      error: { code: "LOAD_FAILED", retryable: true },
+    });
+    expect(await manifest(P1)).toMatchObject({ state: "FAILED", error: { retryable: true } });
+    failLoad = false;
+    w.clock.now += RETRY_FAILED_AFTER_MS + 1000;
+    expect((await call(P2)).sweep?.retried).toEqual([runId("e", P1)]);
+    expect(await manifest(P1)).toMatchObject({ state: "COMPLETED", attempt: 2, writePath: "insert-new" });
+    expect(finalRows()).toHaveLength(17);
+    expect(uuidsOnce()).toBe(true);
+  });
+
+  it("for a bad file fails the run for good, naming the reason", async () => {
+    w.warehouse.faults = {
+      loadError: () => ({ reason: "invalid", message: "JSON parsing error (injected)" }),
+    };
+    const failed = await call(P1);
+    expect(failed.outcomes[0]).toMatchObject({
+      kind: "failed",
+      error: { code: "LOAD_FAILED", retryable: false, details: { reason: "invalid" } },
+    });
+    expect(await manifest(P1)).toMatchObject({ state: "FAILED", error: { retryable: false } });
+  });
+});
+
 describe("writing after an attempt that may have written", () => {
   it("a forced rerun whose MERGE failed is followed by attempts that merge on uuid: every row once", async () => {
     await call(P1);

@@ -46,13 +46,26 @@ export async function completeLoad(
   const warehouse = await deps.warehouses.forDestination(dest);
   const job = known ?? (await recordedLoadJob(m, warehouse, deps.store));
   if (job.state !== "DONE") return { kind: "not-done", manifest: m };
+  /** Records the run FAILED (retryable or not, as the error says) and reports it. */
+  const fail = async (error: ExportError): Promise<FinalizeOutcome> => {
+    const failed = await record.markFailed(error, deps.now());
+    logRunFailed(log, failed, error);
+    await afterRunFailed(failed, error, deps); // scheduled runs only; never throws
+    return { kind: "failed", manifest: failed, error };
+  };
   try {
     if (job.error) {
-      throw new ExportError(
-        "LOAD_FAILED",
-        `BigQuery load job ${m.job.jobId} failed: ${job.error.message}` +
-          (m.files.length > 0 ? ` (staged data kept at ${m.stagingPrefix ?? ""} for inspection)` : ""),
-        { details: { reason: job.error.reason } },
+      // The job is DONE: asking again changes nothing, so even a retryable
+      // failure ends this attempt. A load is atomic (a failed one wrote
+      // nothing), and the attempt that retries it goes through a stage table
+      // (write-path.ts); BigQuery's backend trouble is worth that retry.
+      return await fail(
+        new ExportError(
+          "LOAD_FAILED",
+          `BigQuery load job ${m.job.jobId} failed: ${job.error.message}` +
+            (m.files.length > 0 ? ` (staged data kept at ${m.stagingPrefix ?? ""} for inspection)` : ""),
+          { retryable: retryableJobError(job.error), details: { reason: job.error.reason } },
+        ),
       );
     }
     let merge: { rows: number | undefined; bytes: number | undefined } | undefined;
@@ -80,10 +93,7 @@ export async function completeLoad(
     const error = toExportError(err);
     if (error.code === "CONFLICT") return settledElsewhere(record);
     if (error.retryable) throw error; // Pub/Sub redelivers; the sweep also retries.
-    const failed = await record.markFailed(error, deps.now());
-    logRunFailed(log, failed, error);
-    await afterRunFailed(failed, error, deps); // scheduled runs only; never throws
-    return { kind: "failed", manifest: failed, error };
+    return fail(error);
   }
 }
 

@@ -44,6 +44,8 @@ export interface WarehouseFaults {
   startQuery?: () => boolean;
   /** Refuse tables.delete (a destination without bigquery.tables.delete). */
   deleteTableDenied?: () => boolean;
+  /** Finish this load job with an error (BigQuery's internalError, a bad file); nothing is loaded. */
+  loadError?: (spec: LoadSpec) => JobError | undefined;
   /** Finish a load job at once (true) or leave it RUNNING until completeJobs. */
   loadDoneAtOnce?: (jobId: string) => boolean;
 }
@@ -138,9 +140,13 @@ export class MemoryWarehouse implements Warehouse {
       // The job reads its source files now, as BigQuery does once a load
       // starts: deleting them later does not stop it from committing.
       const rows = this.readSources(spec.sourceUris);
+      const error = this.faults.loadError?.(spec);
       this.jobs.set(spec.job.jobId, {
         info: { ref: spec.job, state: "RUNNING", labels: spec.labels },
-        run: () => this.load(spec, rows),
+        run: () => {
+          if (error) throw Object.assign(new Error(error.message), { reason: error.reason });
+          return this.load(spec, rows);
+        },
       });
       if (this.faults.loadDoneAtOnce?.(spec.job.jobId) ?? true) this.finish(spec.job.jobId);
     }
